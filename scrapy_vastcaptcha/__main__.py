@@ -1,0 +1,3 @@
+from scrapy_vastcaptcha.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,38 @@
+"""The ``vastcaptcha`` command line: one sub-command per module, imported lazily.
+
+Each sub-command module exposes ``configure(parser)`` and ``run(args) -> int``;
+importing them lazily keeps ``vastcaptcha --help`` fast and keeps Twisted's
+reactor untouched until a command really needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "balance": ("scrapy_vastcaptcha.commands.balance", "print the account balance"),
+    "solve": ("scrapy_vastcaptcha.commands.solve", "solve one captcha and print the token"),
+    "emulator": ("scrapy_vastcaptcha.emulator.command", "run the offline VastCap API emulator"),
+    "demo-site": ("scrapy_vastcaptcha.demo.command", "run the demo shop with captcha widgets"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vastcaptcha", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        module.configure(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    module = importlib.import_module(COMMANDS[args.command][0])
+    result: int = module.run(args)
+    sys.stdout.flush()
+    return result

@@ -1,0 +1,138 @@
+"""``vastcaptcha solve``: solve one captcha and print the token (or text).
+
+Progress goes to stderr so that ``TOKEN=$(vastcaptcha solve ...)`` works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, cast
+
+from scrapy_vastcaptcha.commands import add_api_arguments, run_reactor
+from scrapy_vastcaptcha.errors import InvalidTaskError
+from scrapy_vastcaptcha.tasks import KINDS, Task
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_api_arguments(parser)
+    parser.add_argument("--type", required=True, choices=KINDS, dest="kind", help="captcha kind")
+    parser.add_argument("--url", help="page URL the captcha is on (token captchas)")
+    parser.add_argument("--sitekey", help="the widget's site key (token captchas)")
+    parser.add_argument("--image", type=Path, help="image file (image captchas)")
+    parser.add_argument("--invisible", action="store_true", help="invisible widget")
+    parser.add_argument("--enterprise", action="store_true", help="reCAPTCHA/hCaptcha Enterprise")
+    parser.add_argument("--action", help="reCAPTCHA v3 pageAction / Turnstile action")
+    parser.add_argument("--min-score", type=float, help="reCAPTCHA v3 minimum score")
+    parser.add_argument("--cdata", help="Turnstile cData")
+    parser.add_argument("--rqdata", help="hCaptcha Enterprise rqdata")
+    parser.add_argument("--blob", help="FunCaptcha data blob")
+    parser.add_argument("--proxy", help="proxy for the solver: login:password@host:port")
+    parser.add_argument("--user-agent", help="user agent the solver should use")
+    parser.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        metavar="FIELD=JSON",
+        help="additional task field, value as JSON (or a plain string); repeatable",
+    )
+    parser.add_argument("--timeout", type=float, default=180.0, help="overall deadline (s)")
+    parser.add_argument("--poll-interval", type=float, help="seconds between polls")
+    parser.add_argument("--json", action="store_true", help="print the whole result as JSON")
+
+
+def _extra(pairs: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise InvalidTaskError(f"--extra expects FIELD=VALUE, got {pair!r}")
+        try:
+            out[name] = json.loads(value)
+        except ValueError:
+            out[name] = value
+    return out
+
+
+def build_task(args: argparse.Namespace) -> Task:
+    """The task the command line describes (shared with the demo runner)."""
+    from scrapy_vastcaptcha.tasks import TASK_TYPES, ImageToTextTask, WebsiteTask
+
+    common: dict[str, Any] = {
+        "proxy": args.proxy,
+        "user_agent": args.user_agent,
+        "extra": _extra(args.extra),
+    }
+    if args.kind == "image":
+        if args.image is None:
+            raise InvalidTaskError("--image is required for --type image")
+        return ImageToTextTask(image=args.image.read_bytes(), **common)
+    for flag in ("url", "sitekey"):
+        if not getattr(args, flag):
+            raise InvalidTaskError(f"--{flag} is required for --type {args.kind}")
+    options: dict[str, Any] = {
+        "recaptcha-v2": {"invisible": args.invisible, "enterprise": args.enterprise},
+        "recaptcha-v3": {
+            "page_action": args.action,
+            "min_score": args.min_score,
+            "enterprise": args.enterprise,
+        },
+        "hcaptcha": {
+            "invisible": args.invisible,
+            "enterprise": args.enterprise,
+            "rqdata": args.rqdata,
+        },
+        "turnstile": {"invisible": args.invisible, "action": args.action, "cdata": args.cdata},
+        "funcaptcha": {"blob": args.blob},
+    }[args.kind]
+    cls = cast("type[WebsiteTask]", TASK_TYPES[args.kind])
+    return cls(website_url=args.url, website_key=args.sitekey, **options, **common)
+
+
+def run(args: argparse.Namespace) -> int:
+    from scrapy_vastcaptcha.client import SolveEvent, VastCaptchaClient
+
+    def progress(event: SolveEvent) -> None:
+        if event.name == "created":
+            print(f"task {event.task_id} created", file=sys.stderr)
+        elif event.name == "polled":
+            print(f"  {event.status} ({event.elapsed:.1f} s)", file=sys.stderr)
+        elif event.name in ("retrying", "new_task"):
+            print(f"  {event.name}: {event.error}", file=sys.stderr)
+
+    async def main(reactor: Any) -> int:
+        task = build_task(args)
+        client = VastCaptchaClient(
+            args.api_key,
+            args.api_url,
+            solve_timeout=args.timeout,
+            poll_interval=args.poll_interval,
+            on_event=progress,
+            reactor=reactor,
+        )
+        try:
+            result = await client.solve(task)
+        finally:
+            await client.close()
+        print(f"solved in {result.elapsed:.1f} s, {result.polls} polls", file=sys.stderr)
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "task_id": result.task_id,
+                        "token": result.token,
+                        "score": result.solution.score,
+                        "user_agent": result.solution.user_agent,
+                        "elapsed": round(result.elapsed, 3),
+                        "polls": result.polls,
+                        "attempts": result.attempts,
+                    }
+                )
+            )
+        else:
+            print(result.token)
+        return 0
+
+    return run_reactor(main)
