@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian machine (also fine elsewhere):
+# system packages (Chromium, redis-server), a virtualenv in .venv with the
+# package and its test tools. Sourced by scripts/test.sh and scripts/demo.sh.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+need_apt=()
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+if [ "${#need_apt[@]}" -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup: installing ${need_apt[*]} with apt-get" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y -q "${need_apt[@]}" >/dev/null 2>&1 \
+    || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q "${need_apt[@]}" >/dev/null; }
+fi
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv" >&2
+  "$PYTHON" -m venv .venv
+fi
+if ! .venv/bin/python -c "import scrapy_vastcaptcha, pytest_twisted, playwright, scrapy_redis" 2>/dev/null \
+   || [ pyproject.toml -nt .venv/.installed ]; then
+  echo "setup: installing the package and test tools into .venv" >&2
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q -e ".[test]"
+  touch .venv/.installed
+fi
+
+# Debian's Chromium is used when present; elsewhere Playwright downloads its own.
+if ! command -v chromium >/dev/null 2>&1 && [ -z "${VASTCAPTCHA_CHROMIUM:-}" ]; then
+  echo "setup: no system Chromium; running 'playwright install chromium'" >&2
+  .venv/bin/python -m playwright install chromium
+fi
