@@ -30,10 +30,26 @@ from scrapy_vastcaptcha.tasks import (
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # The Scrapy parts import Scrapy; load them only when asked for, so that
+    # the client and the Playwright helper do not pay for it.
+    if name == "Addon":
+        from scrapy_vastcaptcha.addon import Addon
+
+        return Addon
+    if name in ("VastCaptchaMiddleware", "CaptchaError"):
+        from scrapy_vastcaptcha import middleware
+
+        return getattr(middleware, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = [
     "AccountError",
+    "Addon",
     "ApiError",
     "ApiKey",
+    "CaptchaError",
     "ConfigurationError",
     "FunCaptchaTask",
     "HCaptchaTask",
@@ -56,4 +72,5 @@ __all__ = [
     "TurnstileTask",
     "VastCaptchaClient",
     "VastCaptchaError",
+    "VastCaptchaMiddleware",
 ]

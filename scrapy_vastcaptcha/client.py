@@ -96,8 +96,8 @@ class SolveEvent:
     kind: str
     task_id: str | None = None
     status: str | None = None
-    error: BaseException | None = None
     elapsed: float = 0.0
+    error: BaseException | None = None
 
 
 class VastCaptchaClient:
@@ -324,14 +324,10 @@ class VastCaptchaClient:
                 lambda raw: protocol.parse_task_result(raw, task),
                 deadline,
             )
+            status = answer.status if isinstance(answer, Pending) else "ready"
+            self._emit(SolveEvent("polled", task.KIND, task_id, status, self._now() - started))
             if isinstance(answer, Solution):
                 return answer, polls
-            assert isinstance(answer, Pending)
-            self._emit(
-                SolveEvent(
-                    "polled", task.KIND, task_id, answer.status, elapsed=self._now() - started
-                )
-            )
             wait = schedule.interval
         else:
             raise SolveTimeoutError(f"task {task_id} not ready after {self.max_polls} polls")

@@ -1,0 +1,27 @@
+"""``ADDONS = {"scrapy_vastcaptcha.Addon": 500}``: everything enabled in one line."""
+
+from __future__ import annotations
+
+from scrapy.settings import BaseSettings
+
+from scrapy_vastcaptcha.config import DEFAULTS
+from scrapy_vastcaptcha.middleware import VastCaptchaMiddleware
+
+#: Between RetryMiddleware (550), so that a 403/429 captcha page is solved
+#: instead of retried, and HttpCompressionMiddleware (590), so that bodies
+#: are already decompressed; before HttpProxyMiddleware (750) in
+#: process_request, so that proxy credentials can still be read.
+MIDDLEWARE_PRIORITY = 580
+
+
+class Addon:
+    """Enables :class:`~scrapy_vastcaptcha.VastCaptchaMiddleware` at
+    :data:`MIDDLEWARE_PRIORITY` and sets the ``VASTCAPTCHA_*`` defaults
+    (user values win)."""
+
+    def update_settings(self, settings: BaseSettings) -> None:
+        settings.setdefault_in_component_priority_dict(
+            "DOWNLOADER_MIDDLEWARES", VastCaptchaMiddleware, MIDDLEWARE_PRIORITY
+        )
+        for name, value in DEFAULTS.items():
+            settings.setdefault(name, value, priority="addon")

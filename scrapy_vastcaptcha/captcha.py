@@ -1,0 +1,127 @@
+"""A captcha found on a page, and the task that solves it.
+
+This is the hand-off point of the pipeline: detectors (HTML for Scrapy, live
+DOM for Playwright) produce :class:`Captcha` values; :func:`build_task` turns
+one into a :class:`~scrapy_vastcaptcha.tasks.Task`; injectors put the token
+into :attr:`Captcha.fields`. Everything here is plain data so that it can
+travel in ``request.meta`` through JOBDIR and Redis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from scrapy_vastcaptcha.errors import InvalidTaskError
+from scrapy_vastcaptcha.tasks import (
+    KINDS,
+    FunCaptchaTask,
+    HCaptchaTask,
+    ImageToTextTask,
+    RecaptchaV2Task,
+    RecaptchaV3Task,
+    Task,
+    TurnstileTask,
+)
+
+#: Where each kind's token goes in a form, as the providers' widgets name it.
+#: hCaptcha writes both of its fields; so do we.
+TOKEN_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "recaptcha-v2": ("g-recaptcha-response",),
+    "recaptcha-v3": ("g-recaptcha-response",),
+    "hcaptcha": ("h-captcha-response", "g-recaptcha-response"),
+    "turnstile": ("cf-turnstile-response",),
+    "funcaptcha": ("fc-token",),
+    "image": (),
+}
+
+
+@dataclass(frozen=True)
+class Captcha:
+    """One widget. ``fields`` are the form fields its token goes into."""
+
+    kind: str
+    sitekey: str = ""
+    page_url: str = ""
+    action: str | None = None
+    cdata: str | None = None
+    page_data: str | None = None
+    invisible: bool = False
+    enterprise: bool = False
+    min_score: float | None = None
+    rqdata: str | None = None
+    #: Name of the page's callback, when the markup names one.
+    callback: str | None = None
+    fields: tuple[str, ...] = ()
+    #: Extra task fields, sent as given.
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise InvalidTaskError(f"unknown captcha kind {self.kind!r}; known: {', '.join(KINDS)}")
+        if not self.fields:
+            object.__setattr__(self, "fields", TOKEN_FIELDS[self.kind])
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["fields"] = list(self.fields)
+        data["extra"] = dict(self.extra)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Captcha:
+        values = dict(data)
+        values["fields"] = tuple(values.get("fields") or ())
+        return cls(**values)
+
+
+def build_task(
+    captcha: Captcha,
+    *,
+    image: bytes | str | None = None,
+    user_agent: str | None = None,
+    proxy: str | None = None,
+) -> Task:
+    """The task that solves ``captcha``; ``image`` is required for image captchas."""
+    common: dict[str, Any] = {"user_agent": user_agent, "proxy": proxy, "extra": captcha.extra}
+    if captcha.kind == "image":
+        if image is None:
+            raise InvalidTaskError("an image captcha needs the image")
+        return ImageToTextTask(image=image, **common)
+    site: dict[str, Any] = {"website_url": captcha.page_url, "website_key": captcha.sitekey}
+    if captcha.kind == "recaptcha-v2":
+        extra = dict(captcha.extra)
+        if captcha.action and "pageAction" not in extra:
+            # Enterprise v2 widgets may carry an action; peers take it as pageAction.
+            extra["pageAction"] = captcha.action
+        common["extra"] = extra
+        return RecaptchaV2Task(
+            **site, invisible=captcha.invisible, enterprise=captcha.enterprise, **common
+        )
+    if captcha.kind == "recaptcha-v3":
+        return RecaptchaV3Task(
+            **site,
+            page_action=captcha.action,
+            min_score=captcha.min_score,
+            enterprise=captcha.enterprise,
+            **common,
+        )
+    if captcha.kind == "hcaptcha":
+        return HCaptchaTask(
+            **site,
+            invisible=captcha.invisible,
+            enterprise=captcha.enterprise,
+            rqdata=captcha.rqdata,
+            **common,
+        )
+    if captcha.kind == "turnstile":
+        return TurnstileTask(
+            **site,
+            invisible=captcha.invisible,
+            action=captcha.action,
+            cdata=captcha.cdata,
+            page_data=captcha.page_data,
+            **common,
+        )
+    return FunCaptchaTask(**site, blob=captcha.page_data, **common)

@@ -1,0 +1,107 @@
+"""``VASTCAPTCHA_*`` Scrapy settings, read once and checked with clear messages.
+
+Values may be strings (``-s NAME=VALUE``, Scrapyd): Scrapy's typed getters
+convert them, and a value that does not convert names the setting at fault.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from scrapy.exceptions import NotConfigured
+from scrapy.settings import BaseSettings
+
+from scrapy_vastcaptcha.credentials import ENV_API_KEY, ApiKey, resolve_api_key, resolve_api_url
+from scrapy_vastcaptcha.detect import DETECTABLE_KINDS
+from scrapy_vastcaptcha.errors import ConfigurationError
+
+T = TypeVar("T")
+
+#: Every setting with its default, for the add-on, the docs and the README check.
+DEFAULTS: dict[str, Any] = {
+    "VASTCAPTCHA_ENABLED": True,
+    "VASTCAPTCHA_API_KEY": None,
+    "VASTCAPTCHA_API_URL": None,
+    "VASTCAPTCHA_POLL_INTERVAL": None,
+    "VASTCAPTCHA_TIMEOUT": 180.0,
+    "VASTCAPTCHA_HTTP_TIMEOUT": 30.0,
+    "VASTCAPTCHA_MAX_CONCURRENT": 100,
+    "VASTCAPTCHA_MAX_ATTEMPTS": 3,
+    "VASTCAPTCHA_TOKEN_MAX_AGE": 90.0,
+    "VASTCAPTCHA_DETECT": list(DETECTABLE_KINDS),
+    "VASTCAPTCHA_FORWARD_PROXY": False,
+    "VASTCAPTCHA_FORWARD_USER_AGENT": False,
+    "VASTCAPTCHA_PRIORITY_ADJUST": 100,
+    "VASTCAPTCHA_LOG_INTERVAL": 30.0,
+}
+
+
+@dataclass(frozen=True)
+class MiddlewareConfig:
+    api_key: ApiKey
+    api_url: str
+    poll_interval: float | None
+    timeout: float
+    http_timeout: float
+    max_concurrent: int
+    max_attempts: int
+    token_max_age: float
+    detect: tuple[str, ...]
+    forward_proxy: bool
+    forward_user_agent: bool
+    priority_adjust: int
+    log_interval: float
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> MiddlewareConfig:
+        """Raise ``NotConfigured`` without a key (saying how to set one), and
+        :class:`ConfigurationError` for a value that makes no sense."""
+        raw_key = settings.get("VASTCAPTCHA_API_KEY")
+        try:
+            api_key = resolve_api_key(raw_key or None)
+        except ConfigurationError:
+            raise NotConfigured(
+                "no VastCap API key: set VASTCAPTCHA_API_KEY in your Scrapy settings "
+                f"or the {ENV_API_KEY} environment variable"
+            ) from None
+        detect = tuple(_get(settings, "VASTCAPTCHA_DETECT", settings.getlist))
+        unknown = sorted(set(detect) - set(DETECTABLE_KINDS))
+        if unknown:
+            raise ConfigurationError(
+                f"VASTCAPTCHA_DETECT has unknown kind(s) {unknown}; "
+                f"known: {', '.join(DETECTABLE_KINDS)}"
+            )
+        poll = settings.get("VASTCAPTCHA_POLL_INTERVAL")
+        config = cls(
+            api_key=api_key,
+            api_url=resolve_api_url(settings.get("VASTCAPTCHA_API_URL") or None),
+            poll_interval=None
+            if poll in (None, "")
+            else _get(settings, "VASTCAPTCHA_POLL_INTERVAL", settings.getfloat),
+            timeout=_get(settings, "VASTCAPTCHA_TIMEOUT", settings.getfloat),
+            http_timeout=_get(settings, "VASTCAPTCHA_HTTP_TIMEOUT", settings.getfloat),
+            max_concurrent=_get(settings, "VASTCAPTCHA_MAX_CONCURRENT", settings.getint),
+            max_attempts=_get(settings, "VASTCAPTCHA_MAX_ATTEMPTS", settings.getint),
+            token_max_age=_get(settings, "VASTCAPTCHA_TOKEN_MAX_AGE", settings.getfloat),
+            detect=detect,
+            forward_proxy=_get(settings, "VASTCAPTCHA_FORWARD_PROXY", settings.getbool),
+            forward_user_agent=_get(settings, "VASTCAPTCHA_FORWARD_USER_AGENT", settings.getbool),
+            priority_adjust=_get(settings, "VASTCAPTCHA_PRIORITY_ADJUST", settings.getint),
+            log_interval=_get(settings, "VASTCAPTCHA_LOG_INTERVAL", settings.getfloat),
+        )
+        for name in ("timeout", "http_timeout", "max_concurrent", "max_attempts", "token_max_age"):
+            if getattr(config, name) <= 0:
+                setting = f"VASTCAPTCHA_{name.upper()}"
+                raise ConfigurationError(f"{setting} must be positive, got {getattr(config, name)}")
+        if config.poll_interval is not None and config.poll_interval <= 0:
+            raise ConfigurationError("VASTCAPTCHA_POLL_INTERVAL must be positive")
+        return config
+
+
+def _get(settings: BaseSettings, name: str, getter: Callable[..., T]) -> T:
+    try:
+        return getter(name, DEFAULTS[name])
+    except (TypeError, ValueError) as exc:
+        raise ConfigurationError(f"{name}: cannot use {settings.get(name)!r} ({exc})") from None

@@ -1,0 +1,548 @@
+"""The Scrapy downloader middleware: detect, solve without holding a slot, resubmit.
+
+How a solve stays off the downloader (the design choice that matters most):
+awaiting a solve inside ``process_response`` would keep the request in the
+downloader's ``active`` set, so 16 pending solves would stall a default
+crawl. Instead, when a captcha is found, the middleware starts the solve in
+the background and returns a *parked* copy of the request; the
+``request_scheduled`` handler drops that copy (the documented way to keep a
+request out of the scheduler) and the middleware holds the request itself.
+The downloader slot is free at once. When the tokens arrive, the filled form
+goes back through ``engine.crawl()`` with a priority boost so it leaves
+promptly; a failure goes the same way and raises in ``process_request``, so
+it reaches the request's errback. ``spider_idle`` keeps the spider open
+while solves are pending.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from scrapy import Request, Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DontCloseSpider, IgnoreRequest, NotConfigured
+from scrapy.http import Response, TextResponse
+from scrapy.utils.defer import deferred_from_coro
+from twisted.internet import defer
+from twisted.internet.task import LoopingCall
+
+from scrapy_vastcaptcha import signals as vc_signals
+from scrapy_vastcaptcha.captcha import Captcha, build_task
+from scrapy_vastcaptcha.client import SolveEvent, SolveResult, VastCaptchaClient
+from scrapy_vastcaptcha.config import MiddlewareConfig
+from scrapy_vastcaptcha.detect import Detection, detect, might_have_captcha
+from scrapy_vastcaptcha.errors import AccountError, ConfigurationError, VastCaptchaError, error_code
+from scrapy_vastcaptcha.meta import META_KEY, Spec, parse_spec
+from scrapy_vastcaptcha.resubmit import FormPlan, build_request, plan_form
+
+logger = logging.getLogger(__name__)
+
+#: Private meta keys (plain data only).
+STATE_KEY = "_vastcaptcha"
+PARKED_KEY = "_vastcaptcha_parked"
+PROXY_KEY = "_vastcaptcha_proxy"
+
+STATS_PREFIX = "vastcaptcha"
+
+
+class CaptchaError(VastCaptchaError):
+    """Delivered to a request's errback when its captcha could not be handled.
+
+    ``code`` is the VastCap error code (``ERROR_CAPTCHA_UNSOLVABLE``...) or one
+    of ours: ``MAX_ATTEMPTS`` (the site kept showing a captcha), ``NO_FORM``,
+    ``SOLVE_TIMEOUT``, ``TRANSPORT_ERROR``, ``INVALID_CAPTCHA``.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(f"{code}: {message}")
+
+
+@dataclass
+class _Job:
+    """A request waiting for its captchas to be solved."""
+
+    request: Request
+    captchas: list[Captcha]
+    plan: FormPlan
+    referer: str
+    attempts: int
+    user_agent: str | None
+    proxy: str | None
+    image_url: str | None = None
+    deferred: defer.Deferred[None] | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
+class VastCaptchaMiddleware:
+    """Downloader middleware; see the module docstring for how it works and
+    the README for settings, meta keys, stats and signals."""
+
+    def __init__(self, crawler: Crawler, config: MiddlewareConfig) -> None:
+        self.crawler = crawler
+        self.config = config
+        self.client: VastCaptchaClient | None = None
+        self._jobs: dict[int, _Job] = {}
+        self._ids = itertools.count(1)
+        self._slots = defer.DeferredSemaphore(config.max_concurrent)
+        self._fatal: AccountError | None = None
+        self._solved = 0
+        self._failed = 0
+        self._summary: LoopingCall | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> VastCaptchaMiddleware:
+        settings = crawler.settings
+        if not settings.getbool("VASTCAPTCHA_ENABLED", True):
+            raise NotConfigured("VASTCAPTCHA_ENABLED is False")
+        if not settings.getbool("TWISTED_REACTOR_ENABLED", True):
+            raise ConfigurationError(
+                "scrapy-vastcaptcha needs Twisted's reactor (its client runs on treq); "
+                "it cannot run with TWISTED_REACTOR_ENABLED=False"
+            )
+        middleware = cls(crawler, MiddlewareConfig.from_settings(settings))
+        connect = crawler.signals.connect
+        connect(middleware._spider_opened, signal=signals.spider_opened)
+        connect(middleware._spider_idle, signal=signals.spider_idle)
+        connect(middleware._spider_closed, signal=signals.spider_closed)
+        connect(middleware._request_scheduled, signal=signals.request_scheduled)
+        logger.info(
+            "scrapy-vastcaptcha enabled: API %s, key %s",
+            middleware.config.api_url,
+            middleware.config.api_key.prefix,
+        )
+        return middleware
+
+    # -- downloader middleware API --------------------------------------------
+
+    def process_request(self, request: Request, spider: Spider | None = None) -> Request | None:
+        meta = request.meta
+        state = meta.get(STATE_KEY)
+        if state and "failure" in state:
+            failure = state["failure"]
+            raise CaptchaError(failure["code"], failure["message"])
+        if meta.get(META_KEY) is False:
+            return None
+        if "proxy" in meta and PROXY_KEY not in meta and self._forward_proxy(meta):
+            # HttpProxyMiddleware (750) moves the credentials out of
+            # meta["proxy"] after us; keep them for the solver.
+            meta[PROXY_KEY] = meta["proxy"]
+        if state and state.get("token_url") == request.url:
+            age = time.time() - state["solved_at"]
+            if age > self.config.token_max_age:
+                self._inc("token_expired")
+                logger.info(
+                    "Token for %s is %.0f s old (VASTCAPTCHA_TOKEN_MAX_AGE=%g); solving again",
+                    request.url,
+                    age,
+                    self.config.token_max_age,
+                )
+                captchas = [Captcha.from_dict(c) for c in state["captchas"]]
+                plan = FormPlan.from_dict(state["plan"])
+                return self._park(request, captchas, plan, state["referer"], state["image_url"])
+        return None
+
+    def process_response(
+        self, request: Request, response: Response, spider: Spider | None = None
+    ) -> Request | Response:
+        meta = request.meta
+        if meta.get(META_KEY) is False:
+            return response
+        state = meta.get(STATE_KEY)
+        try:
+            spec = parse_spec(state["spec"] if state else meta.get(META_KEY))
+            assert spec is not None
+            detections = self._find(request, response, spec, first=not state)
+        except VastCaptchaError as exc:
+            self._inc(f"failed/{error_code(exc)}")
+            raise CaptchaError("INVALID_CAPTCHA", str(exc)) from exc
+        if not detections:
+            if state and "outcome" in state:
+                meta[META_KEY] = state["outcome"]
+            return response
+        attempts = state["attempts"] if state else 0
+        if attempts >= self.config.max_attempts:
+            self._inc("gave_up")
+            self._inc("failed/MAX_ATTEMPTS")
+            raise CaptchaError(
+                "MAX_ATTEMPTS",
+                f"{response.url} still shows a captcha after {attempts} solve(s) "
+                f"(VASTCAPTCHA_MAX_ATTEMPTS={self.config.max_attempts})",
+            )
+        captchas = [d.captcha for d in detections]
+        for captcha in captchas:
+            self._inc(f"detected/{captcha.kind}")
+            self.crawler.signals.send_catch_log(
+                vc_signals.captcha_detected, request=request, response=response, captcha=captcha
+            )
+        try:
+            assert isinstance(response, TextResponse)
+            plan = plan_form(response, captchas, detections[0].form, spec.form)
+            image_url = self._image_url(response, spec)
+        except VastCaptchaError as exc:
+            self._inc(f"failed/{error_code(exc)}")
+            raise CaptchaError(error_code(exc), str(exc)) from exc
+        if not state:
+            # Remember what the user asked for: the resubmission's meta is ours.
+            state = {"attempts": 0, "spec": meta.get(META_KEY)}
+            request = request.replace(meta={**meta, STATE_KEY: state})
+        return self._park(request, captchas, plan, response.url, image_url)
+
+    # -- detection ------------------------------------------------------------
+
+    def _find(
+        self, request: Request, response: Response, spec: Spec, first: bool
+    ) -> list[Detection]:
+        if spec.kind is not None:
+            if not isinstance(response, TextResponse):
+                raise VastCaptchaError(f"{response.url} is not a text response")
+            present = first or (
+                bool(response.css(spec.image))
+                if spec.image
+                else spec.captcha_options.get("sitekey", "") in response.text
+            )
+            if not present:
+                return []
+            form = None if spec.form else _form_of(response, spec)
+            return [Detection(spec.captcha(response.url), form)]
+        if not isinstance(response, TextResponse) or not might_have_captcha(response.body):
+            return []
+        found = detect(response.selector, response.url, self.config.detect)
+        if spec.fields:
+            found = [Detection(_with_fields(d.captcha, spec.fields), d.form) for d in found]
+        return found
+
+    def _image_url(self, response: TextResponse, spec: Spec) -> str | None:
+        if spec.kind != "image":
+            return None
+        assert spec.image is not None
+        src = response.css(spec.image).attrib.get("src")
+        if not src:
+            raise VastCaptchaError(
+                f"no <img src> matches {spec.image!r} on {response.url} (the image captcha)"
+            )
+        return response.urljoin(src)
+
+    # -- parking and solving --------------------------------------------------
+
+    def _park(
+        self,
+        request: Request,
+        captchas: list[Captcha],
+        plan: FormPlan,
+        referer: str,
+        image_url: str | None,
+    ) -> Request:
+        state = request.meta[STATE_KEY]
+        job = _Job(
+            request=request,
+            captchas=captchas,
+            plan=plan,
+            referer=referer,
+            attempts=state["attempts"] + 1,
+            user_agent=self._user_agent(request),
+            proxy=request.meta.get(PROXY_KEY) if self._forward_proxy(request.meta) else None,
+            image_url=image_url,
+        )
+        job_id = next(self._ids)
+        self._jobs[job_id] = job
+        self._inc("attempts")
+        if self._summary is not None and not self._summary.running:
+            self._summary.start(self.config.log_interval, now=False)
+        job.deferred = defer.Deferred.fromCoroutine(self._run(job_id, job))
+        return request.replace(meta={**request.meta, PARKED_KEY: job_id}, dont_filter=True)
+
+    def _request_scheduled(self, request: Request, **kwargs: Any) -> None:
+        if PARKED_KEY in request.meta:
+            raise IgnoreRequest("parked while its captcha is solved")
+
+    async def _run(self, job_id: int, job: _Job) -> None:
+        try:
+            if self._fatal is not None:
+                raise self._fatal
+            solves = [self._solve(job, captcha) for captcha in job.captchas]
+            results: list[SolveResult] = await defer.gatherResults(solves, consumeErrors=True)
+        except defer.CancelledError:
+            return
+        except defer.FirstError as first:
+            self._on_failure(job, cast(BaseException, first.subFailure.value))
+        except Exception as exc:
+            self._on_failure(job, exc)
+        else:
+            self._on_solved(job, results)
+        finally:
+            self._jobs.pop(job_id, None)
+
+    def _solve(self, job: _Job, captcha: Captcha) -> defer.Deferred[SolveResult]:
+        async def solve() -> SolveResult:
+            image = await self._fetch_image(job) if job.image_url else None
+            task = build_task(captcha, image=image, user_agent=job.user_agent, proxy=job.proxy)
+            await self._slots.acquire()
+            try:
+                result = await self._client().solve(task)
+            finally:
+                self._slots.release()
+            self.crawler.signals.send_catch_log(
+                vc_signals.captcha_solved, request=job.request, captcha=captcha, result=result
+            )
+            return result
+
+        return defer.Deferred.fromCoroutine(solve())
+
+    async def _fetch_image(self, job: _Job) -> bytes:
+        assert job.image_url is not None
+        request = Request(
+            job.image_url,
+            headers={"Referer": job.referer},
+            meta={META_KEY: False},
+            dont_filter=True,
+        )
+        engine = self.crawler.engine
+        assert engine is not None
+        download = getattr(engine, "download_async", None)
+        response: Response
+        if download is not None:
+            response = await deferred_from_coro(download(request))
+        else:  # Scrapy 2.13
+            response = await engine.download(request)
+        if response.status != 200 or not response.body:
+            raise VastCaptchaError(f"captcha image {job.image_url} answered {response.status}")
+        return response.body
+
+    def _client(self) -> VastCaptchaClient:
+        if self.client is None:
+            self.client = VastCaptchaClient(
+                self.config.api_key,
+                self.config.api_url,
+                http_timeout=self.config.http_timeout,
+                solve_timeout=self.config.timeout,
+                poll_interval=self.config.poll_interval,
+                on_event=self._on_event,
+            )
+        return self.client
+
+    def _on_event(self, event: SolveEvent) -> None:
+        if event.name == "created":
+            self._inc("tasks_created")
+        elif event.name == "polled":
+            self._inc("polls")
+        elif event.name == "retrying":
+            self._inc("retries")
+
+    # -- outcomes ---------------------------------------------------------------
+
+    def _on_solved(self, job: _Job, results: list[SolveResult]) -> None:
+        self._solved += len(results)
+        for captcha, result in zip(job.captchas, results, strict=True):
+            self._inc("solved")
+            self._inc(f"solved/{captcha.kind}")
+            self._inc("solve_ms", int(result.elapsed * 1000))
+            logger.info(
+                "Solved %s for %s in %.1f s (task %s, %d poll(s), attempt %d)",
+                captcha.kind,
+                job.referer,
+                result.elapsed,
+                result.task_id,
+                result.polls,
+                job.attempts,
+            )
+        request = job.request
+        outcome = _outcome(job, results)
+        state = {
+            **request.meta[STATE_KEY],
+            "attempts": job.attempts,
+            "captchas": [c.to_dict() for c in job.captchas],
+            "plan": job.plan.to_dict(),
+            "referer": job.referer,
+            "image_url": job.image_url,
+            "token_url": job.plan.url,
+            "solved_at": min(r.solved_at for r in results),
+            "outcome": outcome,
+        }
+        meta = {k: v for k, v in request.meta.items() if k != PARKED_KEY}
+        meta[STATE_KEY] = state
+        resubmission = build_request(
+            request,
+            job.plan,
+            [r.token for r in results],
+            meta=meta,
+            priority=request.priority + self.config.priority_adjust,
+            referer=job.referer,
+            user_agent=next((r.solution.user_agent for r in results if r.solution.user_agent), None)
+            if job.user_agent
+            else None,
+        )
+        # FormRequest may have put the query in the URL (GET forms).
+        state["token_url"] = resubmission.url
+        self._crawl(resubmission)
+
+    def _on_failure(self, job: _Job, exc: BaseException) -> None:
+        code = error_code(exc)
+        self._failed += 1
+        self._inc(f"failed/{code}")
+        for captcha in job.captchas:
+            self.crawler.signals.send_catch_log(
+                vc_signals.captcha_failed, request=job.request, captcha=captcha, error=exc
+            )
+        if isinstance(exc, AccountError):
+            self._on_fatal(job, exc)
+            return
+        logger.warning("Captcha on %s not solved: %s", job.referer, exc)
+        state = {**job.request.meta[STATE_KEY], "failure": {"code": code, "message": str(exc)}}
+        meta = {k: v for k, v in job.request.meta.items() if k != PARKED_KEY}
+        meta[STATE_KEY] = state
+        self._crawl(
+            job.request.replace(
+                meta=meta,
+                dont_filter=True,
+                priority=job.request.priority + self.config.priority_adjust,
+            )
+        )
+
+    def _on_fatal(self, job: _Job, exc: AccountError) -> None:
+        first = self._fatal is None
+        self._fatal = self._fatal or exc
+        # Give the request back to the scheduler untouched: with JOBDIR or a
+        # shared queue it is kept for a later run on a working account.
+        original = job.request.replace(
+            meta={k: v for k, v in job.request.meta.items() if k not in (PARKED_KEY, STATE_KEY)},
+            dont_filter=True,
+        )
+        self._crawl(original)
+        if not first:
+            return
+        reason = f"vastcaptcha_{exc.code.removeprefix('ERROR_').lower()}"
+        logger.error(
+            "VastCap account error %s (%s): no more captcha tasks will be created; closing "
+            "the spider (%s)",
+            exc.code,
+            exc.description,
+            reason,
+        )
+        for other in list(self._jobs.values()):
+            if other is not job and other.deferred is not None:
+                other.deferred.cancel()
+                self._crawl(
+                    other.request.replace(
+                        meta={
+                            k: v
+                            for k, v in other.request.meta.items()
+                            if k not in (PARKED_KEY, STATE_KEY)
+                        },
+                        dont_filter=True,
+                    )
+                )
+        self._close_spider(reason)
+
+    # -- engine plumbing ------------------------------------------------------
+
+    def _crawl(self, request: Request) -> None:
+        engine = self.crawler.engine
+        if engine is None or engine.spider is None:
+            logger.error("Spider closed; dropping %s", request)
+            return
+        engine.crawl(request)
+
+    def _close_spider(self, reason: str) -> None:
+        engine = self.crawler.engine
+        assert engine is not None
+        close_async = getattr(engine, "close_spider_async", None)
+        if close_async is not None:
+            deferred_from_coro(close_async(reason=reason))
+        else:  # Scrapy 2.13
+            assert self.crawler.spider is not None
+            engine.close_spider(self.crawler.spider, reason)
+
+    def _spider_opened(self, spider: Spider) -> None:
+        self._summary = LoopingCall(self._log_summary)
+
+    def _spider_idle(self, spider: Spider) -> None:
+        if self._jobs:
+            raise DontCloseSpider(f"{len(self._jobs)} captcha solve(s) pending")
+
+    async def _spider_closed(self, spider: Spider, reason: str) -> None:
+        if self._summary is not None and self._summary.running:
+            self._summary.stop()
+        for job in list(self._jobs.values()):
+            if job.deferred is not None:
+                job.deferred.cancel()
+        if self._jobs:
+            logger.warning("%d captcha solve(s) cancelled at close", len(self._jobs))
+        if self.client is not None:
+            await self.client.close()
+
+    def _log_summary(self) -> None:
+        if self._jobs:
+            logger.info(
+                "captchas: %d pending, %d solved, %d failed",
+                len(self._jobs),
+                self._solved,
+                self._failed,
+            )
+
+    # -- small helpers --------------------------------------------------------
+
+    def _inc(self, name: str, count: int = 1) -> None:
+        stats = self.crawler.stats
+        assert stats is not None
+        stats.inc_value(f"{STATS_PREFIX}/{name}", count)
+
+    def _forward_proxy(self, meta: dict[str, Any]) -> bool:
+        spec = meta.get(META_KEY)
+        if isinstance(spec, dict) and isinstance(spec.get("forward_proxy"), bool):
+            return cast(bool, spec["forward_proxy"])
+        return self.config.forward_proxy
+
+    def _user_agent(self, request: Request) -> str | None:
+        spec = request.meta.get(META_KEY)
+        forward = self.config.forward_user_agent
+        if isinstance(spec, dict) and isinstance(spec.get("forward_user_agent"), bool):
+            forward = spec["forward_user_agent"]
+        if not forward:
+            return None
+        value = request.headers.get("User-Agent")
+        return value.decode("latin-1") if value else None
+
+
+def _outcome(job: _Job, results: list[SolveResult]) -> dict[str, Any]:
+    """What ``response.meta["vastcaptcha"]`` tells the callback."""
+    first = results[0]
+    return {
+        "kind": job.captchas[0].kind,
+        "task_id": first.task_id,
+        "solve_seconds": round(max(r.elapsed for r in results), 3),
+        "attempts": job.attempts,
+        "score": first.solution.score,
+        "captchas": [
+            {
+                "kind": c.kind,
+                "sitekey": c.sitekey,
+                "task_id": r.task_id,
+                "solve_seconds": round(r.elapsed, 3),
+                "polls": r.polls,
+                "score": r.solution.score,
+            }
+            for c, r in zip(job.captchas, results, strict=True)
+        ],
+    }
+
+
+def _form_of(response: TextResponse, spec: Spec) -> int | None:
+    """For an explicit captcha without a form selector: the form holding the
+    image or a field of that captcha, else the page's only form."""
+    anchors = [*(response.css(spec.image) if spec.image else [])]
+    for name in spec.fields:
+        anchors += response.xpath("//form//*[@name=$n]", n=name)
+    for anchor in anchors[:1]:
+        form = anchor.xpath("ancestor::form[1]")
+        if form:
+            return int(float(form[0].xpath("count(preceding::form)").get() or 0))
+    return 0 if len(response.xpath("//form")) == 1 else None
+
+
+def _with_fields(captcha: Captcha, fields: tuple[str, ...]) -> Captcha:
+    return Captcha.from_dict({**captcha.to_dict(), "fields": list(fields)})

@@ -1,0 +1,132 @@
+"""Put tokens into the form that holds the widgets and build the request to resubmit it.
+
+A :class:`FormPlan` is the form as plain data (action, method, every field
+with its value) so that it can wait in ``request.meta`` (JOBDIR, Redis) and
+be filled again with a fresh token if the first one went stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+from scrapy import Request
+from scrapy.http import FormRequest, TextResponse
+
+from scrapy_vastcaptcha.captcha import Captcha
+from scrapy_vastcaptcha.errors import VastCaptchaError
+
+
+class InjectionError(VastCaptchaError):
+    """There is nowhere to put the token (no form holds the widget)."""
+
+    code = "NO_FORM"
+
+
+@dataclass(frozen=True)
+class FormPlan:
+    url: str
+    method: str
+    #: Every field the browser would send, in order, tokens left empty.
+    fields: tuple[tuple[str, str], ...]
+    #: For each field that takes a token, the index of its captcha.
+    token_fields: tuple[tuple[str, int], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "method": self.method,
+            "fields": [list(pair) for pair in self.fields],
+            "token_fields": [list(pair) for pair in self.token_fields],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FormPlan:
+        return cls(
+            url=data["url"],
+            method=data["method"],
+            fields=tuple((str(k), str(v)) for k, v in data["fields"]),
+            token_fields=tuple((str(k), int(i)) for k, i in data["token_fields"]),
+        )
+
+    def filled(self, tokens: Sequence[str]) -> list[tuple[str, str]]:
+        """The fields with each token field set; a token field the form
+        lacked is added, and a field named twice keeps one value."""
+        values = {name: tokens[index] for name, index in self.token_fields}
+        out: list[tuple[str, str]] = []
+        for name, value in self.fields:
+            if name in values:
+                if name not in (n for n, _ in out):
+                    out.append((name, values[name]))
+            else:
+                out.append((name, value))
+        present = {name for name, _ in out}
+        out.extend((name, values[name]) for name, _ in self.token_fields if name not in present)
+        return out
+
+
+def plan_form(
+    response: TextResponse,
+    captchas: Sequence[Captcha],
+    form_index: int | None,
+    form_css: str | None = None,
+) -> FormPlan:
+    """Read the form (by CSS selector, or by index) that the captchas' tokens go into."""
+    if form_css is None and form_index is None:
+        kinds = ", ".join(c.kind for c in captchas)
+        raise InjectionError(
+            f"no <form> holds the {kinds} widget on {response.url}; name one with "
+            'request.meta["vastcaptcha"] = {"form": "<css selector>", ...}'
+        )
+    token_fields = tuple((name, i) for i, c in enumerate(captchas) for name in c.fields)
+    # Let Scrapy collect the fields exactly as a browser would (selects,
+    # checkboxes, the clicked submit button), with token fields blanked.
+    try:
+        request = FormRequest.from_response(
+            response,
+            formcss=form_css,
+            formnumber=form_index or 0,
+            formdata={name: "" for name, _ in token_fields},
+        )
+    except ValueError as exc:
+        raise InjectionError(f"cannot use the captcha form on {response.url}: {exc}") from None
+    parts = urlsplit(request.url)
+    if request.method == "GET":
+        pairs = parse_qsl(parts.query, keep_blank_values=True, encoding=response.encoding)
+        url = urlunsplit(parts._replace(query=""))
+    else:
+        body = request.body.decode(response.encoding)
+        pairs = parse_qsl(body, keep_blank_values=True, encoding=response.encoding)
+        url = request.url
+    return FormPlan(url=url, method=request.method, fields=tuple(pairs), token_fields=token_fields)
+
+
+def build_request(
+    original: Request,
+    plan: FormPlan,
+    tokens: Sequence[str],
+    *,
+    meta: dict[str, Any],
+    priority: int,
+    referer: str,
+    user_agent: str | None = None,
+) -> FormRequest:
+    """The resubmission: the original request's callbacks and meta, the
+    filled form, ``dont_filter`` so the dupefilter cannot drop it."""
+    headers = original.headers.copy()
+    headers["Referer"] = referer
+    if user_agent:
+        headers["User-Agent"] = user_agent
+    return original.replace(
+        cls=FormRequest,
+        url=plan.url,
+        method=plan.method,
+        body=b"",
+        formdata=plan.filled(tokens),
+        headers=headers,
+        meta=meta,
+        priority=priority,
+        dont_filter=True,
+    )
