@@ -12,7 +12,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from twisted.internet.defer import Deferred
 
+from scrapy_vastcaptcha.emulator import EmulatorConfig, start_emulator
 from scrapy_vastcaptcha.testing import (
     ControlError,
     EmulatorHandle,
@@ -312,3 +314,33 @@ def test_launcher_reports_stderr_when_the_port_is_taken() -> None:
         port = str(taken.getsockname()[1])
         with pytest.raises(ServerStartError, match=r"(?s)exited without.*cannot listen"):
             ServerProcess("emulator", ["--port", port]).start()
+
+
+# -- in-process ----------------------------------------------------------------
+
+
+def test_start_emulator_on_the_running_reactor() -> Deferred[None]:
+    # pytest-twisted runs the reactor until a Deferred returned by a test fires;
+    # its decorators are untyped, which strict mypy refuses
+    return Deferred.fromCoroutine(_serve_in_process())
+
+
+async def _serve_in_process() -> None:
+    import treq
+    from twisted.internet import reactor
+    from twisted.web.client import HTTPConnectionPool
+
+    emulator = start_emulator(EmulatorConfig(solve_time=(0.0, 0.0)))
+    pool = HTTPConnectionPool(reactor, persistent=False)
+    try:
+        assert emulator.url.startswith("http://127.0.0.1:")
+        assert emulator.api_url == emulator.url + "/api/solver"
+        body = {"clientKey": "vastCap_in_process", "task": TURNSTILE}
+        response = await treq.post(emulator.api_url + "/createTask", json=body, pool=pool)
+        task_id = (await response.json())["taskId"]
+        body = {"clientKey": "vastCap_in_process", "taskId": task_id}
+        response = await treq.post(emulator.api_url + "/getTaskResult", json=body, pool=pool)
+        assert (await response.json())["status"] == "ready"
+        assert emulator.state.stats()["tasks"]["delivered"] == 1
+    finally:
+        await emulator.stop()

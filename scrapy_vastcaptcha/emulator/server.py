@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, cast
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
 from twisted.web.error import UnsupportedMethod
 from twisted.web.resource import IResource, Resource
@@ -55,9 +55,10 @@ class _Abortable(Protocol):
 
 
 _HTML_5XX = (
-    b"<html><head><title>{status} Bad Gateway</title></head>"
-    b"<body><center><h1>{status}</h1></center><hr><center>nginx</center></body></html>"
+    "<html><head><title>{status} {reason}</title></head>"
+    "<body><center><h1>{status} {reason}</h1></center><hr><center>nginx</center></body></html>"
 )
+_REASONS = {502: "Bad Gateway", 503: "Service Unavailable"}
 # a body cut off mid-value, as a proxy that dropped the upstream connection may send
 _TRUNCATED_JSON = b'{"status": "ready", "solution": {"tok'
 
@@ -141,8 +142,9 @@ class ApiMethod(Resource):
         if plan.kind == "drop":
             cast(_Abortable, request.channel.transport).abortConnection()
         elif plan.kind == "http_5xx":
-            body = _HTML_5XX.replace(b"{status}", str(plan.http_status).encode())
-            _send(request, body, status=plan.http_status, content_type=b"text/html")
+            status = plan.http_status
+            body = _HTML_5XX.format(status=status, reason=_REASONS.get(status, "Error"))
+            _send(request, body.encode(), status=status, content_type=b"text/html")
         elif plan.kind == "malformed":
             _send(request, _TRUNCATED_JSON, content_type=b"application/json")
         else:
@@ -271,11 +273,7 @@ class RunningEmulator:
     def stop(self) -> Deferred[None]:
         """Stop listening and drop answers still held back by the ``slow`` fault."""
         self._pending.cancel_all()
-        return self._port.stopListening() or Deferred.fromCoroutine(_nothing())
-
-
-async def _nothing() -> None:
-    return None
+        return self._port.stopListening() or succeed(None)
 
 
 def start_emulator(

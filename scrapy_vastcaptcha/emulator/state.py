@@ -1,7 +1,10 @@
 """The emulated service: accounts, tasks, counters and faults, without any I/O.
 
-Time comes from an injectable ``clock`` and every random choice from one
-``random.Random``, so a seed reproduces a run and tests can step time by hand.
+Time comes from an injectable ``clock`` and every behavioural random choice
+(solve times, faults, scores) from one seeded ``random.Random``, so a seed
+reproduces a run and tests can step time by hand. Task ids and tokens come from
+a second generator that is never reseeded: after a reset they must not repeat,
+or a client left over from an earlier test could hit a new test's task.
 Task progress is computed lazily from the clock whenever someone looks.
 """
 
@@ -92,7 +95,13 @@ def _bool_field(fields: Mapping[str, Any], name: str) -> bool:
 
 
 class EmulatorState:
-    """Everything the emulated VastCap service knows, driven by JSON bodies."""
+    """Everything the emulated VastCap service knows, driven by JSON bodies.
+
+    ``clock`` returns the time in seconds (epoch-based, so records can be
+    compared across processes); ``rng`` drives solve times, faults and scores
+    and is reseeded from ``config.seed`` on reset; ``id_rng`` makes task ids
+    and tokens.
+    """
 
     def __init__(
         self,
@@ -100,10 +109,12 @@ class EmulatorState:
         *,
         clock: Clock = time.time,
         rng: random.Random | None = None,
+        id_rng: random.Random | None = None,
     ) -> None:
         self._initial_config = config or EmulatorConfig()
         self._clock = clock
         self._rng = rng or random.Random(self._initial_config.seed)
+        self._id_rng = id_rng or random.SystemRandom()
         self.config = self._initial_config
         self._clear()
 
@@ -230,7 +241,7 @@ class EmulatorState:
         self._advance(now)
         if len(self._pending) >= config.capacity:
             raise ApiError("ERROR_NO_SLOT_AVAILABLE")
-        task_uuid = uuid.UUID(int=self._rng.getrandbits(128), version=4)
+        task_uuid = uuid.UUID(int=self._id_rng.getrandbits(128), version=4)
         task = Task(
             task_id=str(task_uuid),
             spec=spec,
@@ -304,7 +315,7 @@ class EmulatorState:
             assert spec.image is not None  # validate_task decodes the body of image tasks
             solution = {"text": image_answer(spec.image)}
         else:
-            token = mint_token(spec.family, self._rng)
+            token = mint_token(spec.family, self._id_rng)
             score = self._score(fields) if spec.type == "RecaptchaV3Task" else None
             self._tokens.issue(token, self._claims(task, spec.family, score))
             if spec.family == "recaptcha":

@@ -158,9 +158,8 @@ class TokenRegistry:
             missing.append("missing-input-response")
         if not sitekey:
             missing.append("missing-input-sitekey")
-        if missing or kind not in VERIFY_KINDS:
+        if not response or not sitekey or kind not in VERIFY_KINDS:
             return Verification(now, False, tuple(missing or ["bad-request"]), None)
-        assert response is not None  # narrowed by the missing-input check above
         claims = self._live.pop(response, None)
         if claims is None:
             code = (
