@@ -31,6 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "VASTCAPTCHA_MAX_ATTEMPTS": 3,
     "VASTCAPTCHA_TOKEN_MAX_AGE": 90.0,
     "VASTCAPTCHA_DETECT": list(DETECTABLE_KINDS),
+    "VASTCAPTCHA_V3_MIN_SCORE": 0.7,
     "VASTCAPTCHA_FORWARD_PROXY": False,
     "VASTCAPTCHA_FORWARD_USER_AGENT": False,
     "VASTCAPTCHA_PRIORITY_ADJUST": 100,
@@ -49,6 +50,7 @@ class MiddlewareConfig:
     max_attempts: int
     token_max_age: float
     detect: tuple[str, ...]
+    v3_min_score: float | None
     forward_proxy: bool
     forward_user_agent: bool
     priority_adjust: int
@@ -74,6 +76,7 @@ class MiddlewareConfig:
                 f"known: {', '.join(DETECTABLE_KINDS)}"
             )
         poll = settings.get("VASTCAPTCHA_POLL_INTERVAL")
+        score = settings.get("VASTCAPTCHA_V3_MIN_SCORE", DEFAULTS["VASTCAPTCHA_V3_MIN_SCORE"])
         config = cls(
             api_key=api_key,
             api_url=resolve_api_url(settings.get("VASTCAPTCHA_API_URL") or None),
@@ -86,6 +89,9 @@ class MiddlewareConfig:
             max_attempts=_get(settings, "VASTCAPTCHA_MAX_ATTEMPTS", settings.getint),
             token_max_age=_get(settings, "VASTCAPTCHA_TOKEN_MAX_AGE", settings.getfloat),
             detect=detect,
+            v3_min_score=None
+            if score in (None, "")
+            else _get(settings, "VASTCAPTCHA_V3_MIN_SCORE", settings.getfloat),
             forward_proxy=_get(settings, "VASTCAPTCHA_FORWARD_PROXY", settings.getbool),
             forward_user_agent=_get(settings, "VASTCAPTCHA_FORWARD_USER_AGENT", settings.getbool),
             priority_adjust=_get(settings, "VASTCAPTCHA_PRIORITY_ADJUST", settings.getint),

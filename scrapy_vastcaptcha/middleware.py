@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from scrapy import Request, Spider, signals
@@ -173,7 +173,7 @@ class VastCaptchaMiddleware:
                 f"{response.url} still shows a captcha after {attempts} solve(s) "
                 f"(VASTCAPTCHA_MAX_ATTEMPTS={self.config.max_attempts})",
             )
-        captchas = [d.captcha for d in detections]
+        captchas = [self._with_defaults(d.captcha) for d in detections]
         for captcha in captchas:
             self._inc(f"detected/{captcha.kind}")
             self.crawler.signals.send_catch_log(
@@ -485,6 +485,13 @@ class VastCaptchaMiddleware:
             )
 
     # -- small helpers --------------------------------------------------------
+
+    def _with_defaults(self, captcha: Captcha) -> Captcha:
+        if captcha.kind == "recaptcha-v3" and captcha.min_score is None:
+            # Without one the solver may return any score, and sites commonly
+            # refuse below 0.5.
+            return replace(captcha, min_score=self.config.v3_min_score)
+        return captcha
 
     def _inc(self, name: str, count: int = 1) -> None:
         stats = self.crawler.stats

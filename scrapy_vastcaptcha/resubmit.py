@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from scrapy import Request
+from form2request import form2request
 from scrapy.http import FormRequest, TextResponse
 
 from scrapy_vastcaptcha.captcha import Captcha
@@ -80,16 +81,14 @@ def plan_form(
             f"no <form> holds the {kinds} widget on {response.url}; name one with "
             'request.meta["vastcaptcha"] = {"form": "<css selector>", ...}'
         )
+    forms = response.css(form_css) if form_css else response.xpath("//form")[form_index or 0 :]
+    if not forms:
+        raise InjectionError(f"no form matches {form_css!r} on {response.url}")
     token_fields = tuple((name, i) for i, c in enumerate(captchas) for name in c.fields)
-    # Let Scrapy collect the fields exactly as a browser would (selects,
-    # checkboxes, the clicked submit button), with token fields blanked.
+    # form2request collects the fields exactly as a browser would (selects,
+    # checkboxes, the clicked submit button); token fields are left blank.
     try:
-        request = FormRequest.from_response(
-            response,
-            formcss=form_css,
-            formnumber=form_index or 0,
-            formdata={name: "" for name, _ in token_fields},
-        )
+        request = form2request(forms[0], {name: "" for name, _ in token_fields})
     except ValueError as exc:
         raise InjectionError(f"cannot use the captcha form on {response.url}: {exc}") from None
     parts = urlsplit(request.url)
