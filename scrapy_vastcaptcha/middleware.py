@@ -26,7 +26,7 @@ from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DontCloseSpider, IgnoreRequest, NotConfigured
 from scrapy.http import Response, TextResponse
-from scrapy.utils.defer import deferred_from_coro
+from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet import defer
 from twisted.internet.task import LoopingCall
 
@@ -473,7 +473,7 @@ class VastCaptchaMiddleware:
         if self._jobs:
             logger.warning("%d captcha solve(s) cancelled at close", len(self._jobs))
         if self.client is not None:
-            await self.client.close()
+            await maybe_deferred_to_future(self.client.close())
 
     def _log_summary(self) -> None:
         if self._jobs:
