@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from scrapy import Request
 from form2request import form2request
+from scrapy import Request
 from scrapy.http import FormRequest, TextResponse
 
 from scrapy_vastcaptcha.captcha import Captcha

@@ -74,7 +74,8 @@ async def test_every_kind_is_solved_with_one_task_per_captcha(
     assert (fields("turnstile")["action"], fields("turnstile")["cData"]) == ("search", "sess-42")
     challenge = fields("turnstile-interstitial")
     assert challenge["action"] == "managed"
-    assert challenge["cData"] and challenge["chlPageData"]
+    assert challenge["cData"]
+    assert challenge["chlPageData"]
     assert fields("iframe")["websiteURL"].startswith(vastcaptcha_demo_site.url + "/iframe/inner")
     for task in tasks:
         if task["type"] == "ImageToTextTask":
