@@ -116,7 +116,8 @@ class VastCaptchaClient:
     :param schedules: per-kind :class:`PollSchedule` overrides.
     :param retry: backoff policy for transient failures of one call.
     :param max_connections: HTTP calls in flight at once; further calls queue.
-    :param on_event: called with a :class:`SolveEvent` at each step.
+    :param on_event: called with a :class:`SolveEvent` after each step (on the
+        next reactor turn).
     :param reactor: the Twisted reactor; default the global one.
     """
 
@@ -249,8 +250,11 @@ class VastCaptchaClient:
         return d
 
     def _emit(self, event: SolveEvent) -> None:
+        # Called on the next reactor turn, not inline: a listener that cancels
+        # the solve must find it suspended (a running coroutine cannot be
+        # cancelled), and a listener's exception must not break the solve.
         if self.on_event is not None:
-            self.on_event(event)
+            self._reactor.callLater(0, self.on_event, event)
 
     def _now(self) -> float:
         return float(self._reactor.seconds())

@@ -102,7 +102,8 @@ async def test_every_token_kind_and_image_text(vastcaptcha_emulator: EmulatorHan
         )
     finally:
         await client.close()
-    assert v3.token and v3.solution.score is not None
+    assert v3.token
+    assert v3.solution.score is not None
     assert turnstile.token
     assert img.solution.text == image_answer(image)
 

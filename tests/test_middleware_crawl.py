@@ -10,11 +10,9 @@ from typing import Any
 import pytest
 import pytest_twisted
 import scrapy
-from crawling import captcha_settings, crawl
 from scrapy import Request
 from scrapy.http import Response
 from scrapy.utils.defer import maybe_deferred_to_future
-from shop_spider import ShopSpider, expected_skus
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
 
@@ -22,6 +20,8 @@ from scrapy_vastcaptcha import signals as vc_signals
 from scrapy_vastcaptcha.demo.catalog import SITEKEYS
 from scrapy_vastcaptcha.middleware import CaptchaError
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
+from tests.crawling import captcha_settings, crawl
+from tests.shop_spider import ShopSpider, expected_skus
 
 
 def failures(spider: Any) -> list[str]:
@@ -233,6 +233,7 @@ async def test_attempt_limit_fails_into_the_errback(
     assert isinstance(spider, ShopSpider)
     (failure,) = spider.failures
     assert failure.check(CaptchaError)
+    assert isinstance(failure.value, CaptchaError)
     assert failure.value.code == "MAX_ATTEMPTS"
     assert len(vastcaptcha_emulator.tasks()) == 2
     assert result.stats["vastcaptcha/gave_up"] == 1

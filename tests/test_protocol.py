@@ -9,6 +9,7 @@ import pytest
 
 from scrapy_vastcaptcha import (
     AccountError,
+    ApiError,
     ImageToTextTask,
     RecaptchaV2Task,
     Scope,
@@ -60,7 +61,7 @@ def test_request_bodies_carry_the_key_and_the_task() -> None:
         ("ERROR_SOMETHING_NEW", Scope.TASK, TaskFailedError),
     ],
 )
-def test_every_error_code_is_classified(code: str, scope: Scope, exc_type: type) -> None:
+def test_every_error_code_is_classified(code: str, scope: Scope, exc_type: type[ApiError]) -> None:
     assert classify(code) is scope
     with pytest.raises(exc_type) as info:
         p.parse_create_task(body(nested(code)))
