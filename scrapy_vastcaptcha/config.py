@@ -68,7 +68,9 @@ class MiddlewareConfig:
                 "no VastCap API key: set VASTCAPTCHA_API_KEY in your Scrapy settings "
                 f"or the {ENV_API_KEY} environment variable"
             ) from None
-        detect = tuple(_get(settings, "VASTCAPTCHA_DETECT", settings.getlist))
+        detect = tuple(
+            kind.strip() for kind in _get(settings, "VASTCAPTCHA_DETECT", settings.getlist)
+        )
         unknown = sorted(set(detect) - set(DETECTABLE_KINDS))
         if unknown:
             raise ConfigurationError(
