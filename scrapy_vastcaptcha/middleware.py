@@ -48,6 +48,21 @@ PROXY_KEY = "_vastcaptcha_proxy"
 
 STATS_PREFIX = "vastcaptcha"
 
+#: Every stat the middleware sets, under ``vastcaptcha/`` (the README lists them).
+STATS: dict[str, str] = {
+    "detected/<kind>": "captchas found in responses, per kind",
+    "attempts": "solve rounds started (one per captcha page; re-solves included)",
+    "tasks_created": "createTask calls that returned a task id",
+    "polls": "getTaskResult calls answered",
+    "retries": "API calls repeated after a transient failure",
+    "solved": "captchas solved",
+    "solved/<kind>": "captchas solved, per kind",
+    "solve_ms": "total milliseconds from createTask to the token, over all solves",
+    "failed/<code>": "captcha rounds that failed, per error code",
+    "gave_up": "requests that still showed a captcha after VASTCAPTCHA_MAX_ATTEMPTS",
+    "token_expired": "token-bearing requests held past VASTCAPTCHA_TOKEN_MAX_AGE, solved again",
+}
+
 
 class CaptchaError(VastCaptchaError):
     """Delivered to a request's errback when its captcha could not be handled.
