@@ -1,0 +1,215 @@
+"""Solve the captchas of a live Playwright page (async API).
+
+::
+
+    from scrapy_vastcaptcha.playwright import install_hooks, solve_captchas
+
+    await install_hooks(context)       # before navigating; see install_hooks
+    await page.goto(url)
+    results = await solve_captchas(page)   # key from $VASTCAPTCHA_API_KEY
+    await page.click("button[type=submit]")
+
+Widgets are found in the page and in every frame (nested, cross-origin):
+reCAPTCHA v2 (checkbox, invisible, explicitly rendered), v3 and Enterprise
+(also from ``www.recaptcha.net``), hCaptcha, Turnstile, FunCaptcha, and image
+captchas named by ``image_selector``. Each is solved as its own task, all in
+parallel; each token goes into the fields of the widget that owns it, in the
+frame that owns it, and that widget's callback is fired. The callback is
+looked up in this order (see :data:`CALLBACK_SOURCES`): the container's
+``data-callback`` attribute, the ``callback`` option of a recorded
+``*.render()`` call for that container, the widget's client in
+``___grecaptcha_cfg.clients``, and a recorded ``*.render()`` call matched by
+widget id. For reCAPTCHA, ``grecaptcha.execute`` (and
+``grecaptcha.enterprise.execute``) then resolves with the solved token, so
+that v3 pages asking for a token at submit time get ours.
+
+The helper runs Twisted on the running asyncio loop (see
+:mod:`scrapy_vastcaptcha.playwright.reactor`): inside Scrapy and
+scrapy-playwright it uses Scrapy's reactor, in a plain ``asyncio.run`` script
+it installs one by itself. For synchronous Playwright use
+:mod:`scrapy_vastcaptcha.playwright.sync_api`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, TypeVar
+
+from scrapy_vastcaptcha.client import VastCaptchaClient
+from scrapy_vastcaptcha.credentials import ApiKey
+from scrapy_vastcaptcha.errors import SolveTimeoutError
+from scrapy_vastcaptcha.playwright import flow
+from scrapy_vastcaptcha.playwright.errors import (
+    BrowserCaptchaError,
+    ImageCaptureError,
+    InjectionError,
+    ReactorMismatchError,
+    WidgetNotReadyError,
+)
+from scrapy_vastcaptcha.playwright.reactor import running_loop_reactor
+from scrapy_vastcaptcha.playwright.results import (
+    CALLBACK_SOURCES,
+    TOKEN_LIFETIMES,
+    CallbackInfo,
+    CaptchaResult,
+    FoundCaptcha,
+    FrameInfo,
+)
+from scrapy_vastcaptcha.playwright.scripts import hook_script
+from scrapy_vastcaptcha.playwright.solving import AsyncClient, solve_all
+from scrapy_vastcaptcha.playwright.steps import Flow, Outcome, run_async
+from scrapy_vastcaptcha.tasks import Task
+
+if TYPE_CHECKING:
+    from playwright.async_api import BrowserContext, Frame, Page
+
+__all__ = [
+    "CALLBACK_SOURCES",
+    "TOKEN_LIFETIMES",
+    "BrowserCaptchaError",
+    "CallbackInfo",
+    "CaptchaResult",
+    "FoundCaptcha",
+    "FrameInfo",
+    "ImageCaptureError",
+    "InjectionError",
+    "ReactorMismatchError",
+    "WidgetNotReadyError",
+    "find_captchas",
+    "install_hooks",
+    "solve_captchas",
+]
+
+DEFAULT_WAIT = 10.0
+DEFAULT_TIMEOUT = 180.0
+DEFAULT_MIN_SCORE = 0.7
+# beyond the overall timeout, for the last browser calls to return
+_GRACE = 5.0
+
+T = TypeVar("T")
+
+
+async def install_hooks(target: BrowserContext | Page) -> None:
+    """Record ``grecaptcha/hcaptcha/turnstile.render(...)`` calls in every frame.
+
+    Call it on the context (or page) BEFORE navigating: it is an init script
+    that must run before the page's own scripts. Without it everything is still
+    detected except options that exist only in a ``render()`` call (a Turnstile
+    challenge page's ``action``, ``cData``, ``chlPageData`` and function
+    callbacks of hCaptcha and Turnstile).
+    """
+    await target.add_init_script(script=hook_script())
+
+
+async def find_captchas(
+    page: Page,
+    *,
+    kinds: Collection[str] | None = None,
+    wait: float = DEFAULT_WAIT,
+    timeout: float = DEFAULT_TIMEOUT,
+    image_selector: str | None = None,
+    image_field: str | None = None,
+    min_score: float | None = DEFAULT_MIN_SCORE,
+    action: str | None = None,
+) -> list[FoundCaptcha[Frame]]:
+    """The captchas of ``page`` and all its frames, without solving anything.
+
+    Waits up to ``wait`` seconds (event-driven) for a widget to appear and for
+    declared widgets to be rendered; an empty list means none appeared. See
+    :func:`solve_captchas` for the other arguments.
+    """
+    options = flow.Options.build(
+        timeout=timeout,
+        wait=wait,
+        kinds=kinds,
+        image_selector=image_selector,
+        image_field=image_field,
+        min_score=min_score,
+        action=action,
+    )
+    detection = await _run(flow.find(page, options), None, timeout)
+    return detection.found
+
+
+async def solve_captchas(
+    page: Page,
+    *,
+    api_key: str | ApiKey | None = None,
+    api_url: str | None = None,
+    client: AsyncClient | None = None,
+    kinds: Collection[str] | None = None,
+    wait: float = DEFAULT_WAIT,
+    timeout: float = DEFAULT_TIMEOUT,
+    raise_on_error: bool = True,
+    forward_user_agent: bool = True,
+    proxy: str | None = None,
+    cookies: bool = False,
+    image_selector: str | None = None,
+    image_field: str | None = None,
+    min_score: float | None = DEFAULT_MIN_SCORE,
+    action: str | None = None,
+    poll_interval: float | None = None,
+) -> list[CaptchaResult]:
+    """Solve every captcha of ``page`` and its frames; one result per captcha.
+
+    :param api_key: VastCap key; default ``$VASTCAPTCHA_API_KEY``.
+    :param api_url: API URL; default ``$VASTCAPTCHA_API_URL`` or the service.
+    :param client: a client to use instead (e.g. a shared
+        :class:`~scrapy_vastcaptcha.client.VastCaptchaClient`); it is not closed.
+    :param kinds: only these :data:`~scrapy_vastcaptcha.tasks.KINDS`.
+    :param wait: seconds to wait for a captcha to appear and render; 0 looks once.
+    :param timeout: overall deadline of the call in seconds (waiting, solving, injecting).
+    :param raise_on_error: raise the first captcha's error; otherwise report
+        errors in :attr:`CaptchaResult.error` (other captchas are still injected).
+    :param forward_user_agent: send ``navigator.userAgent`` with each task.
+    :param proxy: ``login:password@host:port`` the solver should use, e.g. the browser's.
+    :param cookies: send the page's cookies with tasks whose type takes them
+        (only FunCaptcha has a cookie field at VastCap; others ignore it).
+    :param image_selector: CSS selector of an image captcha's picture (img or canvas).
+    :param image_field: selector of its answer input; default the first text
+        input of the picture's form.
+    :param min_score: minimum reCAPTCHA v3 score to ask for (0.1-0.9, or None).
+    :param action: reCAPTCHA v3 action for pages that reveal none before submitting.
+    :param poll_interval: override the client's polling interval (when it makes one).
+
+    Returns ``[]`` when no captcha appeared within ``wait``. Tokens expire
+    (:attr:`CaptchaResult.expires_at`); call again to solve afresh, also after
+    a navigation.
+    """
+    options = flow.Options.build(
+        timeout=timeout,
+        wait=wait,
+        kinds=kinds,
+        raise_on_error=raise_on_error,
+        forward_user_agent=forward_user_agent,
+        proxy=proxy,
+        cookies=cookies,
+        image_selector=image_selector,
+        image_field=image_field,
+        min_score=min_score,
+        action=action,
+    )
+    reactor = running_loop_reactor()
+    own = None
+    if client is None:
+        client = own = VastCaptchaClient(
+            api_key, api_url, solve_timeout=timeout, poll_interval=poll_interval, reactor=reactor
+        )
+    try:
+        return await _run(flow.solve(page, options), partial(solve_all, client), timeout)
+    finally:
+        if own is not None:
+            await own.close_async()
+
+
+async def _run(
+    job: Flow[T],
+    solve: Callable[[Sequence[Task], float], Awaitable[list[Outcome]]] | None,
+    timeout: float,
+) -> T:
+    try:
+        return await asyncio.wait_for(run_async(job, solve), timeout + _GRACE)
+    except asyncio.TimeoutError:
+        raise SolveTimeoutError(f"the page was not done within the {timeout:g} s timeout") from None

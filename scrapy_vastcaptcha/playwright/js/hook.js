@@ -1,0 +1,133 @@
+/*
+ * Init script (installed with add_init_script before page scripts run).
+ *
+ * Wraps grecaptcha.render, grecaptcha.enterprise.render, hcaptcha.render and
+ * turnstile.render the moment those globals (or their methods) are assigned,
+ * and records each call's container and options (action, cData, chlPageData,
+ * callback, ...) in a registry that detect.js reads. Some options, such as a
+ * Turnstile challenge page's cData or a callback passed as a function, exist
+ * nowhere else. The registry sits under a Symbol, so it is not enumerable and
+ * cannot clash with page globals.
+ */
+(() => {
+  "use strict";
+  const KEY = Symbol.for("vastcaptcha");
+  const WRAPPED = Symbol.for("vastcaptcha.wrapped");
+  let registry = window[KEY];
+  if (!registry) {
+    registry = { hooks: [], widgets: Object.create(null), refs: new WeakMap(), nextRef: 1, epoch: 0 };
+    Object.defineProperty(window, KEY, { value: registry });
+  }
+  if (registry.hooked) {
+    return;
+  }
+  registry.hooked = true;
+
+  function resolveContainer(provider, container) {
+    if (typeof container !== "string") {
+      return container && container.nodeType === 1 ? container : null;
+    }
+    // Turnstile takes a CSS selector; reCAPTCHA and hCaptcha take an element id.
+    return provider === "turnstile" ? document.querySelector(container) : document.getElementById(container);
+  }
+
+  function record(provider, container, params, widgetId) {
+    const options = {};
+    if (params && typeof params === "object") {
+      for (const name of Object.keys(params)) {
+        options[name] = params[name];
+      }
+    }
+    registry.hooks.push({
+      provider: provider,
+      container: resolveContainer(provider, container),
+      params: options,
+      widgetId: widgetId === undefined || widgetId === null ? null : String(widgetId),
+    });
+  }
+
+  function wrapRender(provider, render) {
+    if (typeof render !== "function" || render[WRAPPED]) {
+      return render;
+    }
+    const wrapped = function (container, params) {
+      const widgetId = render.apply(this, arguments);
+      try {
+        record(provider, container, params, widgetId);
+      } catch (error) {
+        // recording must never break the page's own render call
+      }
+      return widgetId;
+    };
+    wrapped[WRAPPED] = true;
+    return wrapped;
+  }
+
+  // Calls onSet with the current and every future value of target[name].
+  function watchProperty(target, name, onSet) {
+    let value = target[name];
+    if (value !== undefined) {
+      onSet(value);
+    }
+    try {
+      Object.defineProperty(target, name, {
+        configurable: true,
+        enumerable: true,
+        get() {
+          return value;
+        },
+        set(next) {
+          value = next;
+          onSet(next);
+        },
+      });
+    } catch (error) {
+      // a non-configurable property: only the current value is hooked
+    }
+  }
+
+  function hookApi(provider, api) {
+    if (!api || (typeof api !== "object" && typeof api !== "function") || api[WRAPPED]) {
+      return;
+    }
+    try {
+      api[WRAPPED] = true;
+    } catch (error) {
+      return;
+    }
+    // Libraries often create the global first and add render later, so the
+    // method is watched rather than wrapped once.
+    let render = wrapRender(provider, api.render);
+    try {
+      Object.defineProperty(api, "render", {
+        configurable: true,
+        enumerable: true,
+        get() {
+          return render;
+        },
+        set(next) {
+          render = wrapRender(provider, next);
+        },
+      });
+    } catch (error) {
+      // frozen API object: nothing to hook
+    }
+    if (provider === "recaptcha") {
+      watchProperty(api, "enterprise", (enterprise) => hookApi("recaptcha", enterprise));
+    }
+  }
+
+  watchProperty(window, "grecaptcha", (api) => hookApi("recaptcha", api));
+  watchProperty(window, "hcaptcha", (api) => hookApi("hcaptcha", api));
+  watchProperty(window, "turnstile", (api) => hookApi("turnstile", api));
+
+  // A frame that navigates gets a fresh document that nobody watches yet: tell
+  // the top frame, so that a helper waiting for a captcha looks again.
+  document.addEventListener("DOMContentLoaded", () => {
+    try {
+      window.top.postMessage({ vastcaptcha: "changed" }, "*");
+    } catch (error) {
+      // detached frame
+    }
+  });
+})();

@@ -1,0 +1,198 @@
+"""Pure translation between the browser and the solver, shared by both APIs.
+
+Turns the raw records of ``js/detect.js`` into :class:`FoundCaptcha` values,
+plans each captcha's task, and assembles :class:`CaptchaResult` values from
+the solve outcome and the reports of ``js/inject.js`` and ``js/fire.js``. No
+I/O and no Playwright calls here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from scrapy_vastcaptcha.captcha import Captcha, build_task
+from scrapy_vastcaptcha.client import SolveResult
+from scrapy_vastcaptcha.playwright.errors import InjectionError, WidgetNotReadyError
+from scrapy_vastcaptcha.playwright.results import (
+    TOKEN_LIFETIMES,
+    CallbackInfo,
+    CaptchaResult,
+    FoundCaptcha,
+    FrameInfo,
+)
+from scrapy_vastcaptcha.tasks import FunCaptchaTask, Task
+
+F = TypeVar("F")
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def kind_of(record: Mapping[str, Any]) -> str:
+    """The :class:`Captcha` kind of a raw widget record."""
+    provider = str(record.get("provider"))
+    if provider == "recaptcha":
+        return "recaptcha-v3" if record.get("v3") else "recaptcha-v2"
+    return provider
+
+
+def captcha_from_record(
+    record: Mapping[str, Any],
+    page_url: str,
+    *,
+    min_score: float | None = None,
+    action: str | None = None,
+) -> Captcha:
+    """The :class:`Captcha` of one raw record found in the frame at ``page_url``.
+
+    ``action`` is used for a reCAPTCHA v3 widget whose page does not reveal
+    one; ``min_score`` applies to reCAPTCHA v3 only.
+    """
+    kind = kind_of(record)
+    callback = record.get("callback")
+    named = (
+        _text(callback.get("name"))
+        if isinstance(callback, Mapping) and callback.get("source") == "data-callback"
+        else None
+    )
+    v3 = kind == "recaptcha-v3"
+    return Captcha(
+        kind=kind,
+        sitekey=_text(record.get("sitekey")) or "",
+        page_url=page_url,
+        action=_text(record.get("action")) or (action if v3 else None),
+        cdata=_text(record.get("cdata")),
+        page_data=_text(record.get("pageData")),
+        invisible=bool(record.get("invisible")) and not v3,
+        enterprise=bool(record.get("enterprise")),
+        min_score=min_score if v3 else None,
+        rqdata=_text(record.get("rqdata")),
+        callback=named,
+        fields=tuple(str(name) for name in record.get("fields") or () if name),
+    )
+
+
+def found_in_frame(
+    report: Mapping[str, Any],
+    frame: F,
+    info: FrameInfo,
+    *,
+    min_score: float | None = None,
+    action: str | None = None,
+) -> list[FoundCaptcha[F]]:
+    """Every widget of one frame's ``detect.js`` report."""
+    found = []
+    for record in report.get("widgets") or ():
+        callback = record.get("callback")
+        found.append(
+            FoundCaptcha(
+                captcha=captcha_from_record(record, info.url, min_score=min_score, action=action),
+                frame=frame,
+                frame_info=info,
+                ref=str(record["ref"]),
+                ready=bool(record.get("ready")),
+                widget_id=_text(record.get("widgetId")),
+                callback=(
+                    CallbackInfo(str(callback["name"]), str(callback["source"]))
+                    if isinstance(callback, Mapping)
+                    else None
+                ),
+                host=_text(record.get("host")),
+                fields=tuple(str(name) for name in record.get("fields") or ()),
+            )
+        )
+    return found
+
+
+def settled(found: Sequence[FoundCaptcha[Any]]) -> bool:
+    """Whether waiting can stop: something was found and every widget is rendered."""
+    return bool(found) and all(item.ready for item in found)
+
+
+def plan_task(
+    found: FoundCaptcha[Any],
+    *,
+    image: str | None = None,
+    user_agent: str | None = None,
+    proxy: str | None = None,
+    cookies: Mapping[str, str] | None = None,
+) -> Task:
+    """The task for one captcha. Raises :class:`~scrapy_vastcaptcha.errors.InvalidTaskError`
+    when the page's data is unusable (a malformed site key, say), and
+    :class:`WidgetNotReadyError` for a widget that never rendered.
+
+    ``cookies`` only go where the task type takes them (FunCaptcha's
+    ``custom_cookies``); no other VastCap task has a cookie field.
+    """
+    if not found.ready:
+        raise WidgetNotReadyError(
+            f"{found.kind} widget in {found.frame_info.url} was never rendered; not solved"
+        )
+    task = build_task(found.captcha, image=image, user_agent=user_agent, proxy=proxy)
+    if cookies and isinstance(task, FunCaptchaTask):
+        task = replace(task, cookies=dict(cookies))
+    return task
+
+
+def cookie_values(cookies: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """``{name: value}`` of Playwright cookie records."""
+    return {str(c["name"]): str(c["value"]) for c in cookies if "name" in c and "value" in c}
+
+
+def expires_at(kind: str, solved_at: float) -> float | None:
+    """When a token of ``kind`` solved at ``solved_at`` stops being accepted."""
+    lifetime = TOKEN_LIFETIMES.get(kind)
+    return None if lifetime is None else solved_at + lifetime
+
+
+def failed(found: FoundCaptcha[Any], error: Exception) -> CaptchaResult:
+    """The result of a captcha that was not solved or not injected."""
+    return CaptchaResult(
+        kind=found.kind,
+        sitekey=found.captcha.sitekey,
+        frame=found.frame_info,
+        captcha=found.captcha,
+        callback=found.callback,
+        error=error,
+    )
+
+
+def injected(
+    found: FoundCaptcha[Any],
+    solved: SolveResult,
+    report: Mapping[str, Any],
+    fire: Mapping[str, Any] | None,
+) -> CaptchaResult:
+    """The result of a solved captcha from the reports of ``inject.js`` and
+    ``fire.js`` (``fire`` is ``None`` when no callback was tried)."""
+    error: Exception | None = None
+    problem = report.get("error")
+    written = tuple(str(name) for name in report.get("written") or ())
+    read_back = bool(report.get("readBack")) and not problem
+    if problem:
+        error = InjectionError(f"{found.kind} in {found.frame_info.url}: {problem}")
+    elif written and not read_back:
+        error = InjectionError(
+            f"{found.kind} in {found.frame_info.url}: a field did not keep the token"
+        )
+    return CaptchaResult(
+        kind=found.kind,
+        sitekey=found.captcha.sitekey,
+        frame=found.frame_info,
+        captcha=found.captcha,
+        token=solved.token,
+        fields=written,
+        read_back=read_back,
+        execute_overridden=bool(report.get("executeOverridden")),
+        callback=found.callback,
+        callback_fired=bool(fire and fire.get("fired")),
+        callback_error=_text(fire.get("error")) if fire else None,
+        task_id=solved.task_id,
+        solved_at=solved.solved_at,
+        expires_at=expires_at(found.kind, solved.solved_at),
+        user_agent=solved.solution.user_agent,
+        error=error,
+    )
