@@ -5,7 +5,7 @@ from __future__ import annotations
 from scrapy.settings import BaseSettings
 
 from scrapy_vastcaptcha.config import DEFAULTS
-from scrapy_vastcaptcha.middleware import VastCaptchaMiddleware
+from scrapy_vastcaptcha.middleware import PendingSolvesPipeline, VastCaptchaMiddleware
 
 #: Between RetryMiddleware (550), so that a 403/429 captcha page is solved
 #: instead of retried, and HttpCompressionMiddleware (590), so that bodies
@@ -14,14 +14,22 @@ from scrapy_vastcaptcha.middleware import VastCaptchaMiddleware
 MIDDLEWARE_PRIORITY = 580
 
 
+#: Any position works: the pipeline only acts when the spider closes.
+PIPELINE_PRIORITY = 0
+
+
 class Addon:
     """Enables :class:`~scrapy_vastcaptcha.VastCaptchaMiddleware` at
-    :data:`MIDDLEWARE_PRIORITY` and sets the ``VASTCAPTCHA_*`` defaults
-    (user values win)."""
+    :data:`MIDDLEWARE_PRIORITY` and its close hook
+    :class:`~scrapy_vastcaptcha.middleware.PendingSolvesPipeline`, and sets the
+    ``VASTCAPTCHA_*`` defaults (user values win)."""
 
     def update_settings(self, settings: BaseSettings) -> None:
         settings.setdefault_in_component_priority_dict(
             "DOWNLOADER_MIDDLEWARES", VastCaptchaMiddleware, MIDDLEWARE_PRIORITY
+        )
+        settings.setdefault_in_component_priority_dict(
+            "ITEM_PIPELINES", PendingSolvesPipeline, PIPELINE_PRIORITY
         )
         for name, value in DEFAULTS.items():
             settings.setdefault(name, value, priority="addon")

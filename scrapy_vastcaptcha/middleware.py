@@ -61,6 +61,8 @@ STATS: dict[str, str] = {
     "failed/<code>": "captcha rounds that failed, per error code",
     "gave_up": "requests that still showed a captcha after VASTCAPTCHA_MAX_ATTEMPTS",
     "token_expired": "token-bearing requests held past VASTCAPTCHA_TOKEN_MAX_AGE, solved again",
+    "requeued_at_close": "requests whose solve was pending when the spider closed, given back "
+    "to the scheduler (kept by JOBDIR)",
 }
 
 
@@ -423,11 +425,7 @@ class VastCaptchaMiddleware:
         self._fatal = self._fatal or exc
         # Give the request back to the scheduler untouched: with JOBDIR or a
         # shared queue it is kept for a later run on a working account.
-        original = job.request.replace(
-            meta={k: v for k, v in job.request.meta.items() if k not in (PARKED_KEY, STATE_KEY)},
-            dont_filter=True,
-        )
-        self._crawl(original)
+        self._requeue(job, keep_state=False)
         if not first:
             return
         reason = f"vastcaptcha_{exc.code.removeprefix('ERROR_').lower()}"
@@ -439,19 +437,34 @@ class VastCaptchaMiddleware:
             reason,
         )
         for other in list(self._jobs.values()):
-            if other is not job and other.deferred is not None:
-                other.deferred.cancel()
-                self._crawl(
-                    other.request.replace(
-                        meta={
-                            k: v
-                            for k, v in other.request.meta.items()
-                            if k not in (PARKED_KEY, STATE_KEY)
-                        },
-                        dont_filter=True,
-                    )
-                )
+            if other is not job:
+                self._requeue(other, keep_state=False)
         self._close_spider(reason)
+
+    def _requeue(self, job: _Job, *, keep_state: bool) -> None:
+        """Stop ``job``'s solve and hand its request back to the scheduler."""
+        if job.deferred is not None:
+            job.deferred.cancel()
+        drop = (PARKED_KEY,) if keep_state else (PARKED_KEY, STATE_KEY)
+        meta = {k: v for k, v in job.request.meta.items() if k not in drop}
+        self._crawl(job.request.replace(meta=meta, dont_filter=True))
+
+    def release_pending(self) -> None:
+        """Cancel the pending solves and return their requests to the scheduler.
+
+        Called by :class:`PendingSolvesPipeline` while the spider closes, just
+        before the scheduler persists its queue: with JOBDIR (or a shared
+        Redis queue) a paused crawl resumes with these requests, and solves
+        them again rather than sending tokens that went stale meanwhile.
+        """
+        jobs = list(self._jobs.values())
+        for job in jobs:
+            self._requeue(job, keep_state=True)
+        if jobs:
+            self._inc("requeued_at_close", len(jobs))
+            logger.info(
+                "%d request(s) waiting for a captcha solve returned to the scheduler", len(jobs)
+            )
 
     # -- engine plumbing ------------------------------------------------------
 
@@ -482,11 +495,12 @@ class VastCaptchaMiddleware:
     async def _spider_closed(self, spider: Spider, reason: str) -> None:
         if self._summary is not None and self._summary.running:
             self._summary.stop()
-        for job in list(self._jobs.values()):
+        jobs = list(self._jobs.values())
+        for job in jobs:
             if job.deferred is not None:
                 job.deferred.cancel()
-        if self._jobs:
-            logger.warning("%d captcha solve(s) cancelled at close", len(self._jobs))
+        if jobs:
+            logger.warning("%d captcha solve(s) cancelled at close", len(jobs))
         if self.client is not None:
             await maybe_deferred_to_future(self.client.close())
 
@@ -568,3 +582,31 @@ def _form_of(response: TextResponse, spec: Spec) -> int | None:
 
 def _with_fields(captcha: Captcha, fields: tuple[str, ...]) -> Captcha:
     return Captcha.from_dict({**captcha.to_dict(), "fields": list(fields)})
+
+
+class PendingSolvesPipeline:
+    """Hands pending captcha requests back to the scheduler when the spider closes.
+
+    It is an item pipeline only for its ``close_spider`` hook: Scrapy calls it
+    after the downloader stops and before the scheduler persists its queue,
+    the one moment when requests can still be saved for a resumed crawl.
+    Items pass through untouched. The add-on enables it.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> PendingSolvesPipeline:
+        return cls(crawler)
+
+    def process_item(self, item: Any, spider: Spider | None = None) -> Any:
+        return item
+
+    def close_spider(self, spider: Spider | None = None) -> None:
+        engine = self.crawler.engine
+        if engine is None:
+            return
+        for middleware in engine.downloader.middleware.middlewares:
+            if isinstance(middleware, VastCaptchaMiddleware):
+                middleware.release_pending()

@@ -1,0 +1,183 @@
+"""Crawls in real processes: pause (SIGINT) and resume with JOBDIR, and two
+crawlers sharing one scrapy-redis queue."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
+from tests.shop_spider import expected_skus
+
+ROOT = Path(__file__).parent.parent
+
+
+def start_crawl(
+    emulator: EmulatorHandle,
+    site: DemoSiteHandle,
+    workdir: Path,
+    name: str,
+    *settings: str,
+    pages: int = 1,
+    paths: str = "",
+) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable,
+        "-m",
+        "tests.shop_crawl_main",
+        "--site",
+        site.url,
+        "--api-url",
+        emulator.api_url,
+        "--api-key",
+        emulator.api_key,
+        "--out",
+        str(workdir / "items.jsonl"),
+        "--stats",
+        str(workdir / f"{name}.stats.json"),
+        "--pages",
+        str(pages),
+        "--paths",
+        paths,
+    ]
+    for setting in settings:
+        command += ["-s", setting]
+    # The child keeps its own copy of the descriptor.
+    with (workdir / f"{name}.log").open("wb") as log:
+        return subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+
+def finish(process: subprocess.Popen[bytes], workdir: Path, name: str) -> dict[str, object]:
+    try:
+        code = process.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    log = (workdir / f"{name}.log").read_text()
+    assert code == 0, log[-3000:]
+    stats: dict[str, object] = json.loads((workdir / f"{name}.stats.json").read_text())
+    return stats
+
+
+def items(workdir: Path) -> list[dict[str, object]]:
+    path = workdir / "items.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+@pytest.mark.slow
+def test_pause_with_solves_pending_then_resume(
+    vastcaptcha_emulator: EmulatorHandle, vastcaptcha_demo_site: DemoSiteHandle, tmp_path: Path
+) -> None:
+    vastcaptcha_emulator.configure(solve_time=120)
+    jobdir = f"JOBDIR={tmp_path / 'job'}"
+    paths = "/recaptcha-v2,/turnstile,/image"
+    first = start_crawl(
+        vastcaptcha_emulator, vastcaptcha_demo_site, tmp_path, "first", jobdir, pages=3, paths=paths
+    )
+    vastcaptcha_emulator.wait_for(lambda s: s["tasks"]["created"] >= 9, timeout=60)
+    first.send_signal(signal.SIGINT)
+    stats = finish(first, tmp_path, "first")
+    assert stats["finish_reason"] == "shutdown"
+    assert stats["vastcaptcha/requeued_at_close"] == 9
+    assert items(tmp_path) == []
+
+    vastcaptcha_emulator.configure(solve_time=0.1)
+    stats = finish(
+        start_crawl(
+            vastcaptcha_emulator, vastcaptcha_demo_site, tmp_path, "second", jobdir, paths=paths
+        ),
+        tmp_path,
+        "second",
+    )
+    assert stats["finish_reason"] == "finished"
+    skus = Counter(str(item["sku"]) for item in items(tmp_path))
+    assert set(skus) == expected_skus(3, ["recaptcha-v2", "turnstile", "image"])
+    assert max(skus.values()) == 1
+    # No token was ever rejected: nothing stale reached the site.
+    assert vastcaptcha_emulator.stats()["verifications"]["failed"] == 0
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = shutil.which("redis-server")
+    if server is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is not installed (scripts/setup.sh installs it)")
+        pytest.skip("redis-server is not installed: apt-get install redis-server")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    workdir = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                pytest.fail("redis-server did not start")
+            time.sleep(0.02)
+    yield f"redis://127.0.0.1:{port}/0"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.mark.slow
+@pytest.mark.redis
+def test_two_crawlers_share_one_redis_queue(
+    vastcaptcha_emulator: EmulatorHandle,
+    vastcaptcha_demo_site: DemoSiteHandle,
+    tmp_path: Path,
+    redis_url: str,
+) -> None:
+    vastcaptcha_emulator.configure(solve_time=[0.2, 0.6])
+    settings = (
+        "SCHEDULER=scrapy_redis.scheduler.Scheduler",
+        "DUPEFILTER_CLASS=scrapy_redis.dupefilter.RFPDupeFilter",
+        f"REDIS_URL={redis_url}",
+        f"SCHEDULER_QUEUE_KEY=shop-{tmp_path.name}:requests",
+        f"SCHEDULER_DUPEFILTER_KEY=shop-{tmp_path.name}:dupefilter",
+        "SCHEDULER_IDLE_BEFORE_CLOSE=1",
+    )
+    paths = "/recaptcha-v2,/hcaptcha,/turnstile,/image,/two-captchas"
+    crawlers = [
+        start_crawl(
+            vastcaptcha_emulator,
+            vastcaptcha_demo_site,
+            tmp_path,
+            name,
+            *settings,
+            pages=6,
+            paths=paths,
+        )
+        for name in ("a", "b")
+    ]
+    stats = [finish(p, tmp_path, name) for p, name in zip(crawlers, "ab", strict=True)]
+    skus = Counter(str(item["sku"]) for item in items(tmp_path))
+    assert set(skus) == expected_skus(
+        6, ["recaptcha-v2", "hcaptcha", "turnstile", "image", "two-captchas"]
+    )
+    assert max(skus.values()) == 1
+    # Both processes did part of the work.
+    assert all(int(str(s.get("item_scraped_count", 0))) > 0 for s in stats)
+    # One task per captcha across both processes.
+    assert len(vastcaptcha_emulator.tasks()) == 6 * 6
