@@ -25,8 +25,11 @@ fi
 if ! .venv/bin/python -c "import scrapy_vastcaptcha, pytest_twisted, playwright, scrapy_redis" 2>/dev/null \
    || [ pyproject.toml -nt .venv/.installed ]; then
   echo "setup: installing the package and test tools into .venv" >&2
-  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e ".[test]"
+  # Some machines' pip configuration warns about missing local indexes on
+  # every package; keep the output readable (failures still fail).
+  quiet() { "$@" 2>&1 | { grep -v "^WARNING: Location" || true; }; }
+  quiet .venv/bin/python -m pip install -q --upgrade pip
+  quiet .venv/bin/python -m pip install -q -e ".[test]"
   touch .venv/.installed
 fi
 
