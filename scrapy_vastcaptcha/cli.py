@@ -16,6 +16,7 @@ from collections.abc import Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "balance": ("scrapy_vastcaptcha.commands.balance", "print the account balance"),
     "solve": ("scrapy_vastcaptcha.commands.solve", "solve one captcha and print the token"),
+    "demo": ("scrapy_vastcaptcha.commands.demo", "run the demo: every captcha kind, offline"),
     "emulator": ("scrapy_vastcaptcha.emulator.command", "run the offline VastCap API emulator"),
     "demo-site": ("scrapy_vastcaptcha.demo.command", "run the demo shop with captcha widgets"),
 }

@@ -14,7 +14,7 @@ from typing import Any
 from scrapy import signals
 from scrapy.crawler import CrawlerProcess
 
-from tests.shop_spider import ShopSpider
+from scrapy_vastcaptcha.demo.spider import ShopSpider
 
 
 def main() -> None:

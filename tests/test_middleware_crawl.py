@@ -18,10 +18,10 @@ from twisted.internet.task import deferLater
 
 from scrapy_vastcaptcha import signals as vc_signals
 from scrapy_vastcaptcha.demo.catalog import SITEKEYS
+from scrapy_vastcaptcha.demo.spider import ShopSpider, expected_skus
 from scrapy_vastcaptcha.middleware import CaptchaError
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
 from tests.crawling import captcha_settings, crawl
-from tests.shop_spider import ShopSpider, expected_skus
 
 
 def failures(spider: Any) -> list[str]:

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from scrapy_vastcaptcha.demo.spider import expected_skus
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
-from tests.shop_spider import expected_skus
 
 ROOT = Path(__file__).parent.parent
 
