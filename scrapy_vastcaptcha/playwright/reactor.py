@@ -1,74 +1,89 @@
-"""Twisted on the running asyncio loop, for the async helper.
+"""Where the VastCap client's Twisted reactor runs, for both helpers.
 
-The VastCap client runs on Twisted (treq). In Scrapy, and under pytest-twisted,
-Twisted's asyncio reactor already drives the running loop: it is used as is.
-In a plain ``asyncio.run(...)`` script nothing is installed: the asyncio
-reactor is installed on the running loop and started without blocking
-(``startRunning``; the loop itself keeps running as before), and its thread
-pool (name resolution) is stopped when the loop's tasks are cancelled at the
-end of ``asyncio.run``. A later ``asyncio.run`` in the same process gets a
-private reactor on its own loop, since the global one cannot move. Any other
-reactor (epoll, select, an asyncio reactor serving another loop) is refused
-with :class:`ReactorMismatchError`.
+The client (treq) relies on the *global* Twisted reactor: treq writes request
+bodies with Twisted's global cooperator, whatever reactor the client is given.
+A process has one global reactor, which can be started only once and cannot
+move between event loops. Hence:
+
+* Async helper, :func:`running_loop_reactor`: in Scrapy, scrapy-playwright or
+  pytest-twisted the asyncio reactor already drives the running loop and is
+  used as is. In a plain ``asyncio.run`` script nothing is installed yet: the
+  asyncio reactor is installed on the running loop and started without
+  blocking (``startRunning``; the loop keeps running as before). Its thread
+  pool (used for DNS) is stopped when ``asyncio.run`` cancels the remaining
+  tasks, so the process can exit. Any other reactor, or an asyncio reactor
+  serving another loop (e.g. a second ``asyncio.run`` in one process), is
+  refused with :class:`ReactorMismatchError`.
+* Sync helper, :func:`reactor_thread_loop`: the asyncio reactor is installed
+  on a fresh loop and run by a daemon thread for the rest of the process; the
+  caller's thread submits coroutines to that loop and blocks on them. If an
+  asyncio reactor already runs in another thread (Scrapy in a thread, say),
+  that one is used.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
+import threading
 import weakref
 from typing import Any
 
 from scrapy_vastcaptcha.playwright.errors import ReactorMismatchError
 
-# reactors this module started, by the loop they serve; the task is kept
-# referenced so that it is not collected before the loop ends
-_STARTED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Any, asyncio.Task[None]]] = (
+# the tasks that release reactors this module started, per loop; referenced so
+# that they are not collected before their loop ends
+_RELEASERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
     weakref.WeakKeyDictionary()
 )
-_OWNED: weakref.WeakSet[Any] = weakref.WeakSet()
+_THREAD_LOCK = threading.Lock()
+_START_TIMEOUT = 10.0
+_ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+
+
+def _installed() -> Any:
+    """The installed global reactor, or ``None`` (importing it would install one)."""
+    if "twisted.internet.reactor" not in sys.modules:
+        return None
+    from twisted.internet import reactor
+
+    return reactor
+
+
+def _require_asyncio(reactor: Any) -> None:
+    from twisted.internet.asyncioreactor import AsyncioSelectorReactor
+
+    if not isinstance(reactor, AsyncioSelectorReactor):
+        raise ReactorMismatchError(
+            f"the installed Twisted reactor is {type(reactor).__name__}, but the VastCap "
+            f"helper needs {_ASYNCIO_REACTOR} (twisted.internet.asyncioreactor; Scrapy's "
+            "default TWISTED_REACTOR). Install that one, or none and let the helper do it"
+        )
 
 
 def running_loop_reactor() -> Any:
-    """The Twisted reactor driving the running asyncio loop, set up if needed."""
-    from twisted.internet.asyncioreactor import AsyncioSelectorReactor
-
+    """The global reactor, driving the running asyncio loop; installed and started if needed."""
     loop = asyncio.get_running_loop()
-    if loop in _STARTED:
-        return _STARTED[loop][0]
-    if "twisted.internet.reactor" not in sys.modules:
+    reactor = _installed()
+    if reactor is None:
         from twisted.internet import asyncioreactor
 
         asyncioreactor.install(eventloop=loop)
-        from twisted.internet import reactor as installed
-
-        return _start(installed, loop)
-    from twisted.internet import reactor as global_reactor
-
-    if not isinstance(global_reactor, AsyncioSelectorReactor):
+        reactor = _installed()
+    _require_asyncio(reactor)
+    if reactor._asyncioEventloop is not loop:
         raise ReactorMismatchError(
-            f"the installed Twisted reactor is {type(global_reactor).__name__}, which cannot "
-            "run on asyncio; install twisted.internet.asyncioreactor (Scrapy: TWISTED_REACTOR = "
-            '"twisted.internet.asyncioreactor.AsyncioSelectorReactor") or use '
+            "the Twisted reactor is bound to another asyncio event loop than the running one "
+            "(a reactor cannot move between loops, e.g. across two asyncio.run calls in one "
+            "process): solve from the loop it was first used on, or use "
             "scrapy_vastcaptcha.playwright.sync_api"
         )
-    bound = global_reactor._asyncioEventloop
-    if bound is loop:
-        return global_reactor if global_reactor.running else _start(global_reactor, loop)
-    if global_reactor in _OWNED and bound.is_closed():
-        return _start(AsyncioSelectorReactor(eventloop=loop), loop)
-    raise ReactorMismatchError(
-        "the installed Twisted asyncio reactor serves another event loop than the running "
-        "one; call the helper from the loop the reactor runs on"
-    )
-
-
-def _start(reactor: Any, loop: asyncio.AbstractEventLoop) -> Any:
-    # startRunning fires the startup triggers (thread pool included) without
-    # blocking: the asyncio loop, already running, does the actual work.
-    reactor.startRunning(installSignalHandlers=False)
-    _OWNED.add(reactor)
-    _STARTED[loop] = (reactor, loop.create_task(_release_at_loop_end(reactor)))
+    if not reactor.running:
+        # fires the startup triggers (thread pool included) without blocking:
+        # the already running asyncio loop does the actual work
+        reactor.startRunning(installSignalHandlers=False)
+        _RELEASERS[loop] = loop.create_task(_release_at_loop_end(reactor))
     return reactor
 
 
@@ -76,6 +91,58 @@ async def _release_at_loop_end(reactor: Any) -> None:
     try:
         await asyncio.get_running_loop().create_future()
     finally:
-        # its threads are not daemons: left running they would keep the
+        # pool threads are not daemons: left running they would keep the
         # process alive after asyncio.run returns
         reactor.getThreadPool().stop()
+
+
+def reactor_thread_loop() -> asyncio.AbstractEventLoop:
+    """The loop of a global asyncio reactor running in another thread, started if needed.
+
+    Coroutines go to it with ``asyncio.run_coroutine_threadsafe``.
+    """
+    with _THREAD_LOCK:
+        reactor = _installed()
+        if reactor is None:
+            from twisted.internet import asyncioreactor
+
+            asyncioreactor.install(eventloop=asyncio.new_event_loop())
+            reactor = _installed()
+        _require_asyncio(reactor)
+        loop: asyncio.AbstractEventLoop = reactor._asyncioEventloop
+        if not reactor.running and not loop.is_closed() and not loop.is_running():
+            _run_in_thread(reactor, loop)
+        elif not reactor.running or not loop.is_running():
+            raise ReactorMismatchError(
+                "the installed Twisted reactor is not running and cannot be started here"
+            )
+    if getattr(reactor, "_vastcaptcha_thread", None) == threading.get_ident() or _in_loop(loop):
+        raise ReactorMismatchError(
+            "the sync helper was called from the thread that runs the Twisted reactor; "
+            "it would block it: use the async API (scrapy_vastcaptcha.playwright) there"
+        )
+    return loop
+
+
+def _in_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+def _run_in_thread(reactor: Any, loop: asyncio.AbstractEventLoop) -> None:
+    # pool threads (DNS) must not keep the process alive; the reactor thread
+    # itself is a daemon for the same reason
+    reactor.getThreadPool().threadFactory = functools.partial(threading.Thread, daemon=True)
+    started = threading.Event()
+    reactor.callWhenRunning(started.set)
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        reactor._vastcaptcha_thread = threading.get_ident()
+        reactor.run(installSignalHandlers=False)
+
+    threading.Thread(target=run, name="vastcaptcha-reactor", daemon=True).start()
+    if not started.wait(_START_TIMEOUT):
+        raise ReactorMismatchError("the Twisted reactor thread did not start")
