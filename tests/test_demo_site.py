@@ -503,14 +503,22 @@ def test_iframe_page_embeds_the_form(site: str) -> None:
 
 @pytest.mark.parametrize(
     ("path", "status"),
-    [("/recaptcha-v2?page=0", 400), ("/recaptcha-v2?page=x", 400), ("/nowhere", 404)],
+    [
+        ("/recaptcha-v2?page=0", 400),
+        ("/recaptcha-v2?page=x", 400),
+        ("/recaptcha-v2?page=%C2%B2", 400),
+        (f"/recaptcha-v2?page={'9' * 5000}", 400),
+        ("/nowhere", 404),
+    ],
 )
 def test_bad_requests(site: str, path: str, status: int) -> None:
     assert Client().get(site + path).status == status
 
 
-def test_get_on_post_only_endpoint_is_not_found(site: str) -> None:
-    assert Client().get(f"{site}/cdn-cgi/challenge-platform/verify").status == 404
+def test_wrong_method_is_refused(site: str) -> None:
+    reply = Client().get(f"{site}/cdn-cgi/challenge-platform/verify")
+    assert reply.status == 405
+    assert reply.headers["allow"] == "POST"
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])

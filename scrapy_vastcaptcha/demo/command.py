@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from typing import Any
 
 DEFAULT_PORT = 8766
 DEFAULT_EMULATOR_URL = "http://127.0.0.1:8765"
@@ -25,20 +26,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Listen, print the URL on the first line, and serve until SIGINT or SIGTERM."""
-    from twisted.internet import reactor
+    from twisted.internet import reactor as installed
     from twisted.internet.error import CannotListenError
 
     from scrapy_vastcaptcha.demo.site import start_demo_site
+
+    reactor: Any = installed  # the global reactor object carries no usable static type
 
     try:
         site = start_demo_site(args.emulator_url, host=args.host, port=args.port)
     except CannotListenError as exc:
         print(f"vastcaptcha demo-site: cannot listen: {exc}", file=sys.stderr)
         return 1
-    print(f"VastCap demo site serving on {site.url}", flush=True)
     # A shell starting us in the background ignores SIGINT, and Twisted only
     # takes over a default SIGINT handler; restore it so SIGINT always stops.
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    # reactor.run installs SIGINT/SIGTERM handlers that stop it cleanly
-    reactor.run()  # type: ignore[misc]
+    # Announce only once running: by then Twisted's SIGINT/SIGTERM handlers,
+    # which stop the reactor cleanly, are in place.
+    reactor.callWhenRunning(print, f"VastCap demo site serving on {site.url}", flush=True)
+    reactor.run()
     return 0

@@ -65,6 +65,8 @@ class Signer:
     def valid_clearance(self, value: str) -> bool:
         """Whether ``value`` is an unexpired cookie from :meth:`new_clearance`."""
         expires, _, signature = value.partition("-")
-        if not expires.isdigit() or not self.check(signature, "clearance", expires):
+        if not (expires.isascii() and expires.isdigit()) or not self.check(
+            signature, "clearance", expires
+        ):
             return False
         return int(expires) > self._clock()

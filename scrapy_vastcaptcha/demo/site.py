@@ -100,6 +100,9 @@ class Reply:
     content_type: str = "text/html; charset=utf-8"
 
 
+Handler = Callable[[Request, str, int, str], Awaitable[Reply]]
+
+
 class BadPage(ValueError):
     """The ``page`` query parameter is not a page number."""
 
@@ -109,7 +112,8 @@ def _page_number(query: str) -> int:
     if not values:
         return 1
     text = values[0]
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PAGE:
+    # ASCII and short: int() refuses other Unicode digits and very long numbers
+    if not (text.isascii() and text.isdigit() and len(text) <= 6) or not 1 <= int(text) <= MAX_PAGE:
         raise BadPage(text)
     return int(text)
 
@@ -182,29 +186,35 @@ class DemoShop(Resource):
             page = _page_number(uri.query)
         except BadPage as exc:
             return Reply(400, pages.message_page("Bad request", [f"Invalid page {exc}."]))
-        handler = self._handler(path, method)
-        if handler is None:
+        routes = self._routes(path)
+        if not routes:
             return Reply(404, pages.message_page("Not found", [f"No page at {path}."]))
+        handler = routes.get(method)
+        if handler is None:
+            allowed = ", ".join(sorted(routes))
+            return Reply(
+                405,
+                pages.message_page("Method not allowed", [f"Use {allowed}."]),
+                headers=[("allow", allowed)],
+            )
         try:
             return await handler(request, path, page, uri.query)
         except SiteverifyUnavailable as exc:
             log.msg(str(exc))
             return Reply(502, pages.message_page("Bad gateway", ["Captcha check unavailable."]))
 
-    def _handler(
-        self, path: str, method: str
-    ) -> Callable[[Request, str, int, str], Awaitable[Reply]] | None:
-        routes: dict[tuple[str, str], Callable[[Request, str, int, str], Awaitable[Reply]]] = {
-            ("/", "GET"): self._index,
-            ("/iframe", "GET"): self._iframe_outer,
-            ("/image/captcha.png", "GET"): self._captcha_png,
-            (INTERSTITIAL_PATH, "GET"): self._interstitial,
-            (pages.CHALLENGE_VERIFY_PATH, "POST"): self._challenge_verify,
-        }
+    def _routes(self, path: str) -> dict[str, Handler]:
+        """The handlers of ``path`` by HTTP method."""
         if path in FORM_PATHS:
-            routes[(path, "GET")] = self._form
-            routes[(path, "POST")] = self._submit
-        return routes.get((path, method))
+            return {"GET": self._form, "POST": self._submit}
+        fixed: dict[str, dict[str, Handler]] = {
+            "/": {"GET": self._index},
+            "/iframe": {"GET": self._iframe_outer},
+            "/image/captcha.png": {"GET": self._captcha_png},
+            INTERSTITIAL_PATH: {"GET": self._interstitial},
+            pages.CHALLENGE_VERIFY_PATH: {"POST": self._challenge_verify},
+        }
+        return fixed.get(path, {})
 
     def _page_url(self, request: Request, path: str) -> str:
         host = request.getHeader("host") or f"{request.getHost().host}:{request.getHost().port}"

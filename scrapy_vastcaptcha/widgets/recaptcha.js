@@ -33,7 +33,6 @@
   cfg.count = cfg.count || 0;
   cfg.isolated_count = cfg.isolated_count || 0;
   cfg.fns = cfg.fns || [];
-  cfg.enterprise = cfg.enterprise || enterprise;
 
   var widgets = {};
   var loaded = false;
