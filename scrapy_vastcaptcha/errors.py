@@ -70,6 +70,8 @@ class ConfigurationError(VastCaptchaError):
 class InvalidTaskError(VastCaptchaError, ValueError):
     """A task was built with missing or malformed fields; nothing was sent."""
 
+    code = "INVALID_TASK"
+
 
 class ApiError(VastCaptchaError):
     """The service answered with an error code."""

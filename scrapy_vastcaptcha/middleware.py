@@ -25,7 +25,7 @@ from typing import Any, cast
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DontCloseSpider, IgnoreRequest, NotConfigured
-from scrapy.http import Response, TextResponse
+from scrapy.http import HtmlResponse, Response
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet import defer
 from twisted.internet.task import LoopingCall
@@ -35,7 +35,16 @@ from scrapy_vastcaptcha.captcha import Captcha, build_task
 from scrapy_vastcaptcha.client import SolveEvent, SolveResult, VastCaptchaClient
 from scrapy_vastcaptcha.config import MiddlewareConfig
 from scrapy_vastcaptcha.detect import Detection, detect, might_have_captcha
-from scrapy_vastcaptcha.errors import AccountError, ConfigurationError, VastCaptchaError, error_code
+from scrapy_vastcaptcha.errors import (
+    AccountError,
+    ApiError,
+    ConfigurationError,
+    Scope,
+    SolveTimeoutError,
+    TransportError,
+    VastCaptchaError,
+    error_code,
+)
 from scrapy_vastcaptcha.meta import META_KEY, Spec, parse_spec
 from scrapy_vastcaptcha.resubmit import FormPlan, build_request, plan_form
 
@@ -47,6 +56,10 @@ PARKED_KEY = "_vastcaptcha_parked"
 PROXY_KEY = "_vastcaptcha_proxy"
 
 STATS_PREFIX = "vastcaptcha"
+
+#: Real forms hold one or two widgets; a page with dozens is broken or hostile,
+#: and solving them all would spend money for nothing.
+MAX_CAPTCHAS_PER_PAGE = 10
 
 #: Every stat the middleware sets, under ``vastcaptcha/`` (the README lists them).
 STATS: dict[str, str] = {
@@ -190,6 +203,14 @@ class VastCaptchaMiddleware:
                 f"{response.url} still shows a captcha after {attempts} solve(s) "
                 f"(VASTCAPTCHA_MAX_ATTEMPTS={self.config.max_attempts})",
             )
+        if len(detections) > MAX_CAPTCHAS_PER_PAGE:
+            self._inc("failed/TOO_MANY_CAPTCHAS")
+            raise CaptchaError(
+                "TOO_MANY_CAPTCHAS",
+                f"{response.url} shows {len(detections)} captcha widgets; solving more than "
+                f"{MAX_CAPTCHAS_PER_PAGE} for one page is refused (describe the right one in "
+                'meta["vastcaptcha"])',
+            )
         captchas = [self._with_defaults(d.captcha) for d in detections]
         for captcha in captchas:
             self._inc(f"detected/{captcha.kind}")
@@ -197,7 +218,7 @@ class VastCaptchaMiddleware:
                 vc_signals.captcha_detected, request=request, response=response, captcha=captcha
             )
         try:
-            assert isinstance(response, TextResponse)
+            assert isinstance(response, HtmlResponse)
             plan = plan_form(response, captchas, detections[0].form, spec.form)
             image_url = self._image_url(response, spec)
         except VastCaptchaError as exc:
@@ -215,8 +236,8 @@ class VastCaptchaMiddleware:
         self, request: Request, response: Response, spec: Spec, first: bool
     ) -> list[Detection]:
         if spec.kind is not None:
-            if not isinstance(response, TextResponse):
-                raise VastCaptchaError(f"{response.url} is not a text response")
+            if not isinstance(response, HtmlResponse):
+                raise VastCaptchaError(f"{response.url} is not an HTML page: no form to fill")
             present = first or (
                 bool(response.css(spec.image))
                 if spec.image
@@ -226,14 +247,14 @@ class VastCaptchaMiddleware:
                 return []
             form = None if spec.form else _form_of(response, spec)
             return [Detection(spec.captcha(response.url), form)]
-        if not isinstance(response, TextResponse) or not might_have_captcha(response.body):
+        if not isinstance(response, HtmlResponse) or not might_have_captcha(response.body):
             return []
         found = detect(response.selector, response.url, self.config.detect)
         if spec.fields:
             found = [Detection(_with_fields(d.captcha, spec.fields), d.form) for d in found]
         return found
 
-    def _image_url(self, response: TextResponse, spec: Spec) -> str | None:
+    def _image_url(self, response: HtmlResponse, spec: Spec) -> str | None:
         if spec.kind != "image":
             return None
         assert spec.image is not None
@@ -265,13 +286,17 @@ class VastCaptchaMiddleware:
             proxy=request.meta.get(PROXY_KEY) if self._forward_proxy(request.meta) else None,
             image_url=image_url,
         )
+        job_id = self._launch(job)
+        return request.replace(meta={**request.meta, PARKED_KEY: job_id}, dont_filter=True)
+
+    def _launch(self, job: _Job) -> int:
         job_id = next(self._ids)
         self._jobs[job_id] = job
         self._inc("attempts")
         if self._summary is not None and not self._summary.running:
             self._summary.start(self.config.log_interval, now=False)
         job.deferred = defer.Deferred.fromCoroutine(self._run(job_id, job))
-        return request.replace(meta={**request.meta, PARKED_KEY: job_id}, dont_filter=True)
+        return job_id
 
     def _request_scheduled(self, request: Request, **kwargs: Any) -> None:
         if PARKED_KEY in request.meta:
@@ -407,6 +432,16 @@ class VastCaptchaMiddleware:
             )
         if isinstance(exc, AccountError):
             self._on_fatal(job, exc)
+            return
+        if _worth_another_round(exc) and job.attempts < self.config.max_attempts:
+            logger.info(
+                "Captcha on %s not solved (%s); solving again (round %d of %d)",
+                job.referer,
+                exc,
+                job.attempts + 1,
+                self.config.max_attempts,
+            )
+            self._launch(replace(job, attempts=job.attempts + 1, deferred=None))
             return
         logger.warning("Captcha on %s not solved: %s", job.referer, exc)
         state = {**job.request.meta[STATE_KEY], "failure": {"code": code, "message": str(exc)}}
@@ -544,6 +579,14 @@ class VastCaptchaMiddleware:
         return value.decode("latin-1") if value else None
 
 
+def _worth_another_round(exc: BaseException) -> bool:
+    """Failures a fresh solve round may get past: the service was busy or
+    unreachable for longer than the client's retries, or kept failing tasks."""
+    if isinstance(exc, (TransportError, SolveTimeoutError)):
+        return True
+    return isinstance(exc, ApiError) and exc.scope in (Scope.NEW_TASK, Scope.RETRY)
+
+
 def _outcome(job: _Job, results: list[SolveResult]) -> dict[str, Any]:
     """What ``response.meta["vastcaptcha"]`` tells the callback."""
     first = results[0]
@@ -567,7 +610,7 @@ def _outcome(job: _Job, results: list[SolveResult]) -> dict[str, Any]:
     }
 
 
-def _form_of(response: TextResponse, spec: Spec) -> int | None:
+def _form_of(response: HtmlResponse, spec: Spec) -> int | None:
     """For an explicit captcha without a form selector: the form holding the
     image or a field of that captcha, else the page's only form."""
     anchors = [*(response.css(spec.image) if spec.image else [])]
