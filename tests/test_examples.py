@@ -1,0 +1,34 @@
+"""Every example runs against the emulator with its one command, so none can rot."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scrapy_vastcaptcha.demo.spider import expected_skus
+
+ROOT = Path(__file__).parent.parent
+
+
+def run_example(name: str) -> tuple[str, str]:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "run_on_emulator.py"), name],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout, done.stderr
+
+
+@pytest.mark.slow
+def test_scrapy_project_scrapes_every_page() -> None:
+    stdout, _ = run_example("scrapy")
+    items = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    assert {item["sku"] for item in items} == expected_skus(1)
+    assert all(item["captcha"] for item in items)
