@@ -38,6 +38,8 @@ _RELEASERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[No
     weakref.WeakKeyDictionary()
 )
 _THREAD_LOCK = threading.Lock()
+# ident of the thread this module runs the reactor in, if it does
+_reactor_thread: int | None = None
 _START_TIMEOUT = 10.0
 _ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
@@ -116,7 +118,7 @@ def reactor_thread_loop() -> asyncio.AbstractEventLoop:
             raise ReactorMismatchError(
                 "the installed Twisted reactor is not running and cannot be started here"
             )
-    if getattr(reactor, "_vastcaptcha_thread", None) == threading.get_ident() or _in_loop(loop):
+    if _reactor_thread == threading.get_ident() or _in_loop(loop):
         raise ReactorMismatchError(
             "the sync helper was called from the thread that runs the Twisted reactor; "
             "it would block it: use the async API (scrapy_vastcaptcha.playwright) there"
@@ -139,8 +141,9 @@ def _run_in_thread(reactor: Any, loop: asyncio.AbstractEventLoop) -> None:
     reactor.callWhenRunning(started.set)
 
     def run() -> None:
+        global _reactor_thread
+        _reactor_thread = threading.get_ident()
         asyncio.set_event_loop(loop)
-        reactor._vastcaptcha_thread = threading.get_ident()
         reactor.run(installSignalHandlers=False)
 
     threading.Thread(target=run, name="vastcaptcha-reactor", daemon=True).start()
