@@ -13,13 +13,13 @@ import without it.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import os
 import shutil
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from scrapy_vastcaptcha import widgets
+from scrapy_vastcaptcha.credentials import is_loopback
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext as AsyncContext
@@ -121,16 +121,6 @@ def _turnstile(path: str) -> RouteDecision:
     if path.startswith("/cdn-cgi/challenge-platform/"):
         return _stand_in("turnstile-frame.html", _HTML)
     return _NOT_FOUND
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (a URL's hostname) names this machine."""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def decide_route(url: str) -> RouteDecision:

@@ -26,7 +26,8 @@ from twisted.web.client import (
     ResponseNeverReceived,
 )
 from twisted.web.http_headers import Headers
-from twisted.web.iweb import IAgent
+from twisted.web.iweb import IAgent, IBodyProducer
+from zope.interface import implementer
 
 from scrapy_vastcaptcha import protocol
 from scrapy_vastcaptcha.credentials import ApiKey, resolve_api_key, resolve_api_url
@@ -164,7 +165,10 @@ class VastCaptchaClient:
         self._reactor: Any = reactor
         self._pool = HTTPConnectionPool(reactor, persistent=True)
         self._pool.maxPersistentPerHost = max_connections
-        self._http = treq.client.HTTPClient(cast("IAgent", Agent(reactor, pool=self._pool)))
+        self._http = treq.client.HTTPClient(
+            cast("IAgent", Agent(reactor, pool=self._pool)),
+            data_to_body_producer=cast("Callable[[Any], IBodyProducer]", _BytesProducer),
+        )
         self._slots = defer.DeferredSemaphore(max_connections)
         self._in_flight: set[defer.Deferred[Any]] = set()
         #: The first run-fatal error seen; once set, no task is created.
@@ -388,6 +392,7 @@ class VastCaptchaClient:
         response = await self._http.post(
             f"{self.api_url}/{method}",
             data=body,
+            reactor=self._reactor,
             headers=Headers({b"Content-Type": [b"application/json"], b"User-Agent": [USER_AGENT]}),
         )
         # Some services echo the request in error descriptions: never let the
@@ -404,6 +409,30 @@ class VastCaptchaClient:
             error = protocol.find_error(data, method)
             raise error or api_error(f"HTTP_{response.code}", method=method)
         return content
+
+
+@implementer(IBodyProducer)
+class _BytesProducer:
+    """Writes a request body in one go. The default (``FileBodyProducer``)
+    schedules its writes on the *global* reactor, which must not be assumed
+    (or installed as a side effect) when the client was given its own."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.length = len(body)
+
+    def startProducing(self, consumer: Any) -> defer.Deferred[None]:
+        consumer.write(self.body)
+        return defer.succeed(None)
+
+    def pauseProducing(self) -> None:
+        pass
+
+    def resumeProducing(self) -> None:
+        pass
+
+    def stopProducing(self) -> None:
+        pass
 
 
 def _describe(exc: BaseException) -> str:

@@ -75,7 +75,8 @@ def resolve_api_key(api_key: str | ApiKey | None = None) -> ApiKey:
     return ApiKey(value)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a URL's hostname) names this machine."""
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:
@@ -95,7 +96,7 @@ def resolve_api_url(api_url: str | None = None) -> str:
         raise ConfigurationError(
             f"the VastCap API URL must be an absolute http(s) URL, got {url!r}"
         )
-    if parts.scheme == "http" and not _is_loopback(host):
+    if parts.scheme == "http" and not is_loopback(host):
         raise ConfigurationError(
             f"refusing plain-http VastCap API URL {url!r}: the API key would travel "
             "unencrypted; use https, or http only for a loopback host such as the emulator"

@@ -1,14 +1,18 @@
-"""Run real Scrapy crawls inside the test reactor and collect what they produce."""
+"""Run real Scrapy crawls (in the test reactor or in a process of their own) and collect results."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler, CrawlerRunner
 
-from scrapy_vastcaptcha.testing import EmulatorHandle
+from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
 
 
 def captcha_settings(emulator: EmulatorHandle, **overrides: Any) -> dict[str, Any]:
@@ -54,3 +58,63 @@ async def crawl(spider_cls: type[Spider], settings: dict[str, Any], **kwargs: An
     crawler.signals.connect(on_item, signal=signals.item_scraped)
     await runner.crawl(crawler, **kwargs)
     return result
+
+
+# -- crawls in their own process (tests.shop_crawl_main) ----------------------
+
+ROOT = Path(__file__).parent.parent
+
+
+def start_crawl(
+    emulator: EmulatorHandle,
+    site: DemoSiteHandle,
+    workdir: Path,
+    name: str,
+    *settings: str,
+    pages: int = 1,
+    paths: str = "",
+    api_key: str | None = None,
+) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable,
+        "-m",
+        "tests.shop_crawl_main",
+        "--site",
+        site.url,
+        "--api-url",
+        emulator.api_url,
+        "--api-key",
+        api_key or emulator.api_key,
+        "--out",
+        str(workdir / "items.jsonl"),
+        "--stats",
+        str(workdir / f"{name}.stats.json"),
+        "--pages",
+        str(pages),
+        "--paths",
+        paths,
+    ]
+    for setting in settings:
+        command += ["-s", setting]
+    # The child keeps its own copy of the descriptor.
+    with (workdir / f"{name}.log").open("wb") as log:
+        return subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+
+def finish(process: subprocess.Popen[bytes], workdir: Path, name: str) -> dict[str, object]:
+    try:
+        code = process.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    log = (workdir / f"{name}.log").read_text()
+    assert code == 0, log[-3000:]
+    stats: dict[str, object] = json.loads((workdir / f"{name}.stats.json").read_text())
+    return stats
+
+
+def items(workdir: Path) -> list[dict[str, object]]:
+    path = workdir / "items.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line]

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
+import json
 import random
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -23,7 +21,7 @@ from scrapy_vastcaptcha.demo.spider import ShopSpider, expected_skus
 from scrapy_vastcaptcha.middleware import CaptchaError
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
 from tests import static_site
-from tests.crawling import captcha_settings, crawl
+from tests.crawling import captcha_settings, crawl, finish, items, start_crawl
 
 ROOT = Path(__file__).parent.parent
 
@@ -91,38 +89,18 @@ def run_process_crawl(
     emulator: EmulatorHandle, site: DemoSiteHandle, key: str, workdir: Path
 ) -> str:
     """A DEBUG-level crawl in its own process; returns everything it printed and saved."""
-    out, stats = workdir / "items.jsonl", workdir / "stats.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tests.shop_crawl_main",
-            "--site",
-            site.url,
-            "--api-url",
-            emulator.api_url,
-            "--api-key",
-            key,
-            "--out",
-            str(out),
-            "--stats",
-            str(stats),
-            "--paths",
-            "/recaptcha-v2,/hcaptcha,/image",
-            "-s",
-            "LOG_LEVEL=DEBUG",
-            "-s",
-            "STATS_DUMP=True",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={k: v for k, v in os.environ.items() if not k.startswith("VASTCAPTCHA_")},
+    process = start_crawl(
+        emulator,
+        site,
+        workdir,
+        "crawl",
+        "LOG_LEVEL=DEBUG",
+        "STATS_DUMP=True",
+        paths="/recaptcha-v2,/hcaptcha,/image",
+        api_key=key,
     )
-    saved = "".join(p.read_text() for p in (out, stats) if p.exists())
-    return done.stdout + done.stderr + saved
+    stats = finish(process, workdir, "crawl")
+    return (workdir / "crawl.log").read_text() + json.dumps(stats) + json.dumps(items(workdir))
 
 
 @pytest.mark.slow

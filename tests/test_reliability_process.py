@@ -3,13 +3,11 @@ crawlers sharing one scrapy-redis queue."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -19,62 +17,7 @@ import pytest
 
 from scrapy_vastcaptcha.demo.spider import expected_skus
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
-
-ROOT = Path(__file__).parent.parent
-
-
-def start_crawl(
-    emulator: EmulatorHandle,
-    site: DemoSiteHandle,
-    workdir: Path,
-    name: str,
-    *settings: str,
-    pages: int = 1,
-    paths: str = "",
-) -> subprocess.Popen[bytes]:
-    command = [
-        sys.executable,
-        "-m",
-        "tests.shop_crawl_main",
-        "--site",
-        site.url,
-        "--api-url",
-        emulator.api_url,
-        "--api-key",
-        emulator.api_key,
-        "--out",
-        str(workdir / "items.jsonl"),
-        "--stats",
-        str(workdir / f"{name}.stats.json"),
-        "--pages",
-        str(pages),
-        "--paths",
-        paths,
-    ]
-    for setting in settings:
-        command += ["-s", setting]
-    # The child keeps its own copy of the descriptor.
-    with (workdir / f"{name}.log").open("wb") as log:
-        return subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-
-
-def finish(process: subprocess.Popen[bytes], workdir: Path, name: str) -> dict[str, object]:
-    try:
-        code = process.wait(timeout=120)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        raise
-    log = (workdir / f"{name}.log").read_text()
-    assert code == 0, log[-3000:]
-    stats: dict[str, object] = json.loads((workdir / f"{name}.stats.json").read_text())
-    return stats
-
-
-def items(workdir: Path) -> list[dict[str, object]]:
-    path = workdir / "items.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line]
+from tests.crawling import finish, items, start_crawl
 
 
 @pytest.mark.slow
