@@ -180,7 +180,9 @@ class VastCaptchaMiddleware:
         self, request: Request, response: Response, spider: Spider | None = None
     ) -> Request | Response:
         meta = request.meta
-        if meta.get(META_KEY) is False:
+        if meta.get(META_KEY) is False or meta.get("playwright_include_page"):
+            # A callback that receives the live page solves in the browser
+            # (scrapy_vastcaptcha.playwright); solving here too would pay twice.
             return response
         state = meta.get(STATE_KEY)
         try:
