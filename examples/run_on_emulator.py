@@ -73,6 +73,9 @@ def main() -> int:
             **os.environ,
             "VASTCAPTCHA_API_URL": emulator.api_url,
             "VASTCAPTCHA_API_KEY": emulator.api_key,
+            # For the Playwright examples: stand-in widget scripts, faster polls.
+            "EXAMPLE_OFFLINE": "1",
+            "EXAMPLE_POLL_INTERVAL": "0.3",
         }
         print(f"emulator {emulator.api_url}, demo shop {site.url}", file=sys.stderr)
         return subprocess.call([part.format(site=site.url) for part in command], cwd=cwd, env=env)

@@ -32,3 +32,19 @@ def test_scrapy_project_scrapes_every_page() -> None:
     items = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
     assert {item["sku"] for item in items} == expected_skus(1)
     assert all(item["captcha"] for item in items)
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    ("example", "kinds"),
+    [
+        ("async", ["recaptcha-v2", "hcaptcha", "two-captchas", "iframe"]),
+        ("sync", ["recaptcha-v2-invisible", "turnstile-interstitial", "image"]),
+        ("scrapy-playwright", ["recaptcha-v3", "turnstile-interstitial"]),
+    ],
+)
+def test_playwright_examples_scrape_their_pages(example: str, kinds: list[str]) -> None:
+    stdout, _ = run_example(example)
+    items = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    assert sorted(item["sku"] for item in items) == sorted(expected_skus(1, kinds))
