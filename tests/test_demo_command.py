@@ -1,0 +1,46 @@
+"""``vastcaptcha demo``, the README's first command, works and reports what happened."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_demo_runs_offline_and_reports_every_kind() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VASTCAPTCHA_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "scrapy_vastcaptcha", "demo", "--pages", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    assert "Scrapy crawl finished (finished)" in out
+    assert ": 44 items" in out
+    for kind in ("reCAPTCHA v2", "reCAPTCHA v3", "hCaptcha", "Turnstile", "image", "Enterprise"):
+        assert kind in out
+    assert "No failures." in out
+    assert "polls per solve" in out
+    assert "6 of 6 pages accepted the tokens" in out
+
+
+def test_real_service_mode_needs_a_key() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VASTCAPTCHA_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "scrapy_vastcaptcha", "demo", "--start-url", "https://example.com"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 2
+    assert "VASTCAPTCHA_API_KEY" in done.stderr
