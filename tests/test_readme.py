@@ -37,3 +37,10 @@ def test_first_screen_gives_the_two_commands() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     ci = (Path(__file__).parent.parent / ".ci" / "run").read_text()
     assert "bash scripts/test.sh" in ci
+
+
+def test_python_examples_in_the_readme_compile() -> None:
+    blocks = README.split("```python\n")[1:]
+    assert len(blocks) >= 5
+    for block in blocks:
+        compile(block.split("```", 1)[0], "README.md", "exec")
