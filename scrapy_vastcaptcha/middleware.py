@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from scrapy import Request, Spider, signals
@@ -105,7 +105,6 @@ class _Job:
     proxy: str | None
     image_url: str | None = None
     deferred: defer.Deferred[None] | None = None
-    started: float = field(default_factory=time.monotonic)
 
 
 class VastCaptchaMiddleware:
@@ -165,6 +164,15 @@ class VastCaptchaMiddleware:
             age = time.time() - state["solved_at"]
             if age > self.config.token_max_age:
                 self._inc("token_expired")
+                if state["attempts"] >= self.config.max_attempts:
+                    self._inc("gave_up")
+                    self._inc("failed/MAX_ATTEMPTS")
+                    raise CaptchaError(
+                        "MAX_ATTEMPTS",
+                        f"every token for {request.url} went stale before it could be sent "
+                        f"({state['attempts']} solve(s); VASTCAPTCHA_TOKEN_MAX_AGE="
+                        f"{self.config.token_max_age:g} s is too short for this crawl's queue)",
+                    )
                 logger.info(
                     "Token for %s is %.0f s old (VASTCAPTCHA_TOKEN_MAX_AGE=%g); solving again",
                     request.url,
@@ -188,7 +196,7 @@ class VastCaptchaMiddleware:
         try:
             spec = parse_spec(state["spec"] if state else meta.get(META_KEY))
             assert spec is not None
-            detections = self._find(request, response, spec, first=not state)
+            detections = self._find(response, spec, first=not state)
         except VastCaptchaError as exc:
             self._inc(f"failed/{error_code(exc)}")
             raise CaptchaError("INVALID_CAPTCHA", str(exc)) from exc
@@ -234,9 +242,7 @@ class VastCaptchaMiddleware:
 
     # -- detection ------------------------------------------------------------
 
-    def _find(
-        self, request: Request, response: Response, spec: Spec, first: bool
-    ) -> list[Detection]:
+    def _find(self, response: Response, spec: Spec, first: bool) -> list[Detection]:
         if spec.kind is not None:
             if not isinstance(response, HtmlResponse):
                 raise VastCaptchaError(f"{response.url} is not an HTML page: no form to fill")
