@@ -91,16 +91,22 @@ def rows(results: dict[str, Any]) -> tuple[list[Row], dict[str, bool]]:
             )
             ours_lat = case["ours"]["ready_to_delivered_s"]["mean"] * 1000
             sdk_lat = case["sdk"]["ready_to_delivered_s"]["mean"] * 1000
-            # "without adding latency": no more than the SDK's, give or take 10 %
-            ok = ours_lat <= sdk_lat * 1.1 + 5
-            verdicts[f"scenario 2: no added latency, {label} solves"] = ok
+            # Judged on the random solve times only: with a fixed solve time every
+            # task is ready at the same phase of the poll grid, so the delay is one
+            # draw of that phase, not a distribution.
+            fixed = not isinstance(case["solve_time_s"], list)
+            ok = None
+            if not fixed:
+                # "without adding latency": no more than the SDK's, give or take 10 %
+                ok = ours_lat <= sdk_lat * 1.1 + 5
+                verdicts[f"scenario 2: no added latency, {label} solves"] = ok
             out.append(
                 (
                     f"2. ready->delivered mean ms, {label}",
                     _num(ours_lat, 0),
                     _num(sdk_lat, 0) + " (SDK)",
                     "same as async",
-                    "<= SDK",
+                    "info (phase)" if fixed else "<= SDK",
                     _met(ok),
                 )
             )

@@ -266,7 +266,9 @@ async def scale(ctx: Context, solves: int = 1000, window: float = 15.0) -> dict[
 # -- scenario 5 -------------------------------------------------------------------
 
 
-async def collateral(ctx: Context, plain: int = 2000, pending: int = 100) -> dict[str, Any]:
+async def collateral(
+    ctx: Context, plain: int = 2000, pending: int = 100, repeats: int = 2
+) -> dict[str, Any]:
     """Pages/s of a plain crawl with ``pending`` solves waiting, against none."""
     long_solve = 3600.0
     runs: dict[str, Any] = {}
@@ -285,7 +287,12 @@ async def collateral(ctx: Context, plain: int = 2000, pending: int = 100) -> dic
         assert metrics.plain_wall is not None
         assert metrics.plain_pps is not None
         stats = metrics.stats
+        samples = [*runs.get(key, {}).get("samples_pages_per_s", []), round(metrics.plain_pps, 1)]
+        if key in runs and runs[key]["pages_per_s"] >= metrics.plain_pps:
+            runs[key]["samples_pages_per_s"] = samples
+            return
         runs[key] = {
+            "samples_pages_per_s": samples,
             "contender": contender,
             "plain_pages": metrics.plain,
             "plain_wall_s": round(metrics.plain_wall, 3),
@@ -299,21 +306,26 @@ async def collateral(ctx: Context, plain: int = 2000, pending: int = 100) -> dic
             "cpu_s": cpu,
         }
 
-    ctx.log(f"scenario 5: {plain} plain pages + {pending} captcha pages not solved (ours)")
-    ctx.reset(long_solve)
-    await run("ours_none", "ours", False, poll_interval=None)
-    ctx.log(f"scenario 5: {plain} plain pages with {pending} solves pending (ours, real schedule)")
-    ctx.reset(long_solve)
-    await run("ours_pending", "ours", True, poll_interval=None)
-    ctx.log(f"scenario 5: same, polls scaled to {ctx.poll_interval:g} s (10x the real API load)")
+    # Each pair runs `repeats` times, alternating, and keeps its best run: a
+    # 2,000-page crawl takes ~15 s, long enough for other work on a shared
+    # machine to cost a run a third of its speed.
+    for repeat in range(1, repeats + 1):
+        note = f" (run {repeat} of {repeats})"
+        ctx.log(f"scenario 5: {plain} plain pages, {pending} captcha pages not solved, ours{note}")
+        ctx.reset(long_solve)
+        await run("ours_none", "ours", False, poll_interval=None)
+        ctx.log(f"scenario 5: {plain} plain pages, {pending} solves pending, ours{note}")
+        ctx.reset(long_solve)
+        await run("ours_pending", "ours", True, poll_interval=None)
+        ctx.log(f"scenario 5: {plain} plain pages, {pending} captcha pages not solved, async{note}")
+        ctx.reset(ctx.L)
+        await run("async_none", "async", False)
+        ctx.log(f"scenario 5: {plain} plain pages, {pending} solves of L={ctx.L:g} s, async{note}")
+        ctx.reset(ctx.L)
+        await run("async_pending", "async", True)
+    ctx.log(f"scenario 5: ours again, polls scaled to {ctx.poll_interval:g} s (10x the API load)")
     ctx.reset(long_solve)
     await run("ours_pending_scaled_polls", "ours", True)
-    ctx.log(f"scenario 5: {plain} plain pages + {pending} captcha pages not solved (async SDK)")
-    ctx.reset(ctx.L)
-    await run("async_none", "async", False)
-    ctx.log(f"scenario 5: {plain} plain pages, {pending} solves of L={ctx.L:g} s (async SDK)")
-    ctx.reset(ctx.L)
-    await run("async_pending", "async", True)
 
     def ratio(a: str, b: str) -> float:
         return round(runs[a]["pages_per_s"] / runs[b]["pages_per_s"], 4)
@@ -321,6 +333,7 @@ async def collateral(ctx: Context, plain: int = 2000, pending: int = 100) -> dic
     return {
         "plain_pages": plain,
         "pending_solves": pending,
+        "repeats": repeats,
         "runs": runs,
         "ratios": {
             "ours": ratio("ours_pending", "ours_none"),
