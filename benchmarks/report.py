@@ -188,6 +188,16 @@ def rows(results: dict[str, Any]) -> tuple[list[Row], dict[str, bool]]:
         )
         out.append(
             (
+                "5. plain pages/s, no solves (middleware cost per page)",
+                f"{runs['ours_none']['pages_per_s']:.0f}",
+                f"{runs['async_none']['pages_per_s']:.0f}",
+                "",
+                "info",
+                "-",
+            )
+        )
+        out.append(
+            (
                 "5. same, our polls at the scaled 0.3 s (10x API load)",
                 f"{ratios['ours_scaled_polls']:.0%}",
                 "",
