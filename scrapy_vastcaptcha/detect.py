@@ -44,8 +44,10 @@ _EXECUTE_CALL = re.compile(
 )
 
 
+# Markup, not words: a page that merely mentions "hCaptcha" is not parsed.
 _MARKERS = re.compile(
-    rb"g-recaptcha|/recaptcha/|h-captcha|hcaptcha|cf-turnstile|turnstile|data-pkey|arkoselabs|funcaptcha",
+    rb"data-sitekey|data-pkey|/recaptcha/|recaptcha\.net|hcaptcha\.com|challenges\.cloudflare\.com"
+    rb"|arkoselabs\.com|funcaptcha\.com|(?:grecaptcha|hcaptcha|turnstile)\.render\(",
     re.IGNORECASE,
 )
 

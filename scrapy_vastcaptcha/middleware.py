@@ -319,6 +319,10 @@ class VastCaptchaMiddleware:
         except defer.CancelledError:
             return
         except defer.FirstError as first:
+            if first.subFailure.check(defer.CancelledError):
+                # Cancelling the job cancels each solve; the first to report
+                # it arrives wrapped.
+                return
             self._on_failure(job, cast(BaseException, first.subFailure.value))
         except Exception as exc:
             self._on_failure(job, exc)

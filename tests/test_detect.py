@@ -157,7 +157,9 @@ def test_pages_without_captchas(html: str) -> None:
 
 
 def test_marker_prefilter() -> None:
-    assert might_have_captcha(b'<div class="cf-turnstile">')
+    assert might_have_captcha(b'<div class="cf-turnstile" data-sitekey="0x4AAAAAAAB">')
+    assert might_have_captcha(b"<script>turnstile.render('#w', {})</script>")
+    assert not might_have_captcha(b"<p>We compare hCaptcha, Turnstile and reCAPTCHA.</p>")
     assert might_have_captcha(b"https://www.google.com/recaptcha/api.js")
     assert not might_have_captcha(b"<html><body>plain page</body></html>")
     assert not might_have_captcha(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
