@@ -247,19 +247,25 @@ async def test_attempt_limit_fails_into_the_errback(
         ({"disabled": True}, "vastcaptcha_account_disabled"),
         ({"balance": 0}, "vastcaptcha_insufficient_balance"),
         ({"ip_allowed": False}, "vastcaptcha_ip_not_allowed"),
+        ({"banned": True}, "vastcaptcha_ip_banned"),
+        (None, "vastcaptcha_key_does_not_exist"),
     ],
 )
 @pytest_twisted.ensureDeferred
 async def test_fatal_error_closes_the_spider_without_new_tasks(
     vastcaptcha_emulator: EmulatorHandle,
     vastcaptcha_demo_site: DemoSiteHandle,
-    account: dict[str, Any],
+    account: dict[str, Any] | None,
     reason: str,
 ) -> None:
-    vastcaptcha_emulator.set_account(vastcaptcha_emulator.api_key, **account)
+    settings = captcha_settings(vastcaptcha_emulator, VASTCAPTCHA_MAX_CONCURRENT=1)
+    if account is None:
+        settings["VASTCAPTCHA_API_KEY"] = "not-a-vastcap-key-0123456789"
+    else:
+        vastcaptcha_emulator.set_account(vastcaptcha_emulator.api_key, **account)
     result = await crawl(
         ShopSpider,
-        captcha_settings(vastcaptcha_emulator, VASTCAPTCHA_MAX_CONCURRENT=1),
+        settings,
         site=vastcaptcha_demo_site.url,
         pages=10,
         paths=["/recaptcha-v2", "/hcaptcha"],
