@@ -21,7 +21,7 @@ def config(**values: object) -> MiddlewareConfig:
 def test_defaults() -> None:
     c = config()
     assert c.api_url == "https://captcha.vast.sh/api/solver"
-    assert (c.timeout, c.max_concurrent, c.max_attempts, c.token_max_age) == (180.0, 100, 3, 90.0)
+    assert (c.timeout, c.max_concurrent, c.max_attempts, c.token_max_age) == (180.0, 500, 3, 90.0)
     assert c.poll_interval is None
     assert "turnstile" in c.detect
 
