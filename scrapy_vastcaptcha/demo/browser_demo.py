@@ -57,7 +57,7 @@ def _describe(result: CaptchaResult) -> str:
         return f"{result.kind} FAILED: {result.error}"
     if result.callback:
         return f"{result.kind} (fired its {result.callback.source} callback)"
-    if result.execute_overridden:
+    if result.kind == "recaptcha-v3" and result.execute_overridden:
         return f"{result.kind} (grecaptcha.execute answers with the token)"
     return f"{result.kind} (token in the form)"
 
