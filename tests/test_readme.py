@@ -30,13 +30,13 @@ def test_every_stat_is_in_the_stats_table(stat: str) -> None:
 
 def test_first_screen_gives_the_two_commands() -> None:
     first_screen = "\n".join(README.splitlines()[:15])
-    assert "bash scripts/demo.sh" in first_screen
-    assert "bash scripts/test.sh" in first_screen
+    assert "bash ./scripts/demo.sh" in first_screen
+    assert "bash ./scripts/test.sh" in first_screen
 
 
 def test_ci_runs_the_readme_test_command() -> None:
     ci = (Path(__file__).parent.parent / ".ci" / "run").read_text()
-    assert "bash scripts/test.sh" in ci
+    assert "bash ./scripts/test.sh" in ci
 
 
 def test_python_examples_in_the_readme_compile() -> None:
