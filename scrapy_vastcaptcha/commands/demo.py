@@ -9,6 +9,7 @@ in a real browser with the Playwright helper, and reports what happened. With
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import subprocess
 import sys
@@ -198,6 +199,12 @@ def _report_crawl(crawl: dict[str, Any], elapsed: float, tasks: list[dict[str, A
 
 def _browser_demo(api_url: str, api_key: str, site: str) -> int:
     """The Playwright part, in its own process (it needs a browser and its own loop)."""
+    if importlib.util.find_spec("playwright") is None:
+        print(
+            '\nPlaywright part skipped: pip install "scrapy-vastcaptcha[playwright]" '
+            "(or run scripts/demo.sh, which sets everything up)"
+        )
+        return 0
     print("\nPlaywright: solving the shop's pages in Chromium...")
     command = [sys.executable, "-m", "scrapy_vastcaptcha.demo.browser_demo", "--site", site]
     env = {**os.environ, "VASTCAPTCHA_API_URL": api_url, ENV_API_KEY: api_key}
