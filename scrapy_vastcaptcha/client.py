@@ -64,6 +64,9 @@ _TRANSIENT = (
 )
 
 USER_AGENT = b"scrapy-vastcaptcha"
+#: Seconds the call made at a solve's deadline may take (the deadline is
+#: exceeded by at most this much).
+_LAST_CALL_GRACE = 1.0
 _HEADERS = Headers({b"Content-Type": [b"application/json"], b"User-Agent": [USER_AGENT]})
 
 
@@ -100,6 +103,9 @@ class SolveEvent:
     status: str | None = None
     elapsed: float = 0.0
     error: BaseException | None = None
+    #: For ``retrying``: the API method that failed, and the backoff before the retry.
+    method: str = ""
+    delay: float = 0.0
 
 
 class VastCaptchaClient:
@@ -360,9 +366,11 @@ class VastCaptchaClient:
         while True:
             timeout = self.http_timeout
             if deadline is not None:
-                timeout = min(timeout, deadline - self._now())
-                if timeout <= 0:
+                remaining = deadline - self._now()
+                if remaining <= 0 and failures:
                     raise SolveTimeoutError(f"{method}: solve timeout reached")
+                # The poll due at the deadline still gets a moment to answer.
+                timeout = min(timeout, max(remaining, _LAST_CALL_GRACE))
             try:
                 raw = await self._post(method, body, timeout)
                 return parse(raw)
@@ -377,7 +385,7 @@ class VastCaptchaClient:
                 raise error
             delay = self.retry.delay(failures)
             failures += 1
-            self._emit(SolveEvent("retrying", method, error=error, elapsed=delay))
+            self._emit(SolveEvent("retrying", "", error=error, method=method, delay=delay))
             if deadline is not None and self._now() + delay >= deadline:
                 raise SolveTimeoutError(f"{method}: solve timeout reached while retrying ({error})")
             await self._sleep(delay)

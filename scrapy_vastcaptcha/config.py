@@ -99,12 +99,23 @@ class MiddlewareConfig:
             priority_adjust=_get(settings, "VASTCAPTCHA_PRIORITY_ADJUST", settings.getint),
             log_interval=_get(settings, "VASTCAPTCHA_LOG_INTERVAL", settings.getfloat),
         )
-        for name in ("timeout", "http_timeout", "max_concurrent", "max_attempts", "token_max_age"):
+        for name in (
+            "timeout",
+            "http_timeout",
+            "max_concurrent",
+            "max_attempts",
+            "token_max_age",
+            "log_interval",
+        ):
             if getattr(config, name) <= 0:
                 setting = f"VASTCAPTCHA_{name.upper()}"
                 raise ConfigurationError(f"{setting} must be positive, got {getattr(config, name)}")
         if config.poll_interval is not None and config.poll_interval <= 0:
             raise ConfigurationError("VASTCAPTCHA_POLL_INTERVAL must be positive")
+        if config.v3_min_score is not None and not 0.1 <= config.v3_min_score <= 0.9:
+            raise ConfigurationError(
+                f"VASTCAPTCHA_V3_MIN_SCORE must be between 0.1 and 0.9, got {config.v3_min_score}"
+            )
         return config
 
 

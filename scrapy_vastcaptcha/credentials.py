@@ -39,12 +39,9 @@ class ApiKey:
         # A third of the key at most, so a short test key is not shown whole.
         return self._value[: min(_PREFIX_LEN, len(self._value) // 3)] + "…"
 
-    def scrub(self, text: str) -> str:
-        """``text`` with every occurrence of the key replaced by its prefix
-        (servers sometimes echo the key in error descriptions)."""
-        return text.replace(self._value, self.prefix)
-
     def scrub_bytes(self, data: bytes) -> bytes:
+        """``data`` with every occurrence of the key replaced by its prefix
+        (servers sometimes echo the key in error descriptions)."""
         return data.replace(self._value.encode(), self.prefix.encode())
 
     def __repr__(self) -> str:

@@ -151,7 +151,8 @@ def _recaptcha(sel: Selector, url: str, scripts: list[str], inline: str) -> Iter
         )
     for _, src in matches:
         render = parse_qs(urlsplit(src).query).get("render", [""])[0]
-        if render and render not in ("explicit", "onload"):
+        form = _v3_form(sel)
+        if render and render not in ("explicit", "onload") and form is not None:
             action = next(
                 (m.group("action") for m in _EXECUTE_CALL.finditer(inline) if m["key"] == render),
                 None,
@@ -164,13 +165,15 @@ def _recaptcha(sel: Selector, url: str, scripts: list[str], inline: str) -> Iter
                     action=action,
                     enterprise=enterprise,
                 ),
-                _v3_form(sel),
+                form,
             )
 
 
 def _v3_form(sel: Selector) -> int | None:
-    field = sel.xpath("//form//*[@name='g-recaptcha-response']")
-    return _form_index(sel, field[0]) if field else _only_form(sel)
+    # Sites load v3 on every page, as Google advises; only a form with a field
+    # for the token needs one (anywhere else a solve would be money wasted).
+    field = sel.xpath("//form//*[contains(translate(@name, 'RECAPTH', 'recapth'), 'recaptcha')]")
+    return _form_index(sel, field[0]) if field else None
 
 
 def _element_widgets(sel: Selector, url: str, css_class: str, kind: str) -> Iterator[Detection]:

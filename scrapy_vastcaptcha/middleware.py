@@ -57,6 +57,9 @@ PROXY_KEY = "_vastcaptcha_proxy"
 
 STATS_PREFIX = "vastcaptcha"
 
+#: Meta keys that tie a request to a session; the captcha image is fetched in it.
+_SESSION_META = ("cookiejar", "proxy", "dont_merge_cookies", "download_slot")
+
 #: Real forms hold one or two widgets; a page with dozens is broken or hostile,
 #: and solving them all would spend money for nothing.
 MAX_CAPTCHAS_PER_PAGE = 10
@@ -74,6 +77,7 @@ STATS: dict[str, str] = {
     "failed/<code>": "captcha rounds that failed, per error code",
     "gave_up": "requests that still showed a captcha after VASTCAPTCHA_MAX_ATTEMPTS",
     "token_expired": "token-bearing requests held past VASTCAPTCHA_TOKEN_MAX_AGE, solved again",
+    "no_form": "responses with a detected widget in no form, passed to the callback unsolved",
     "requeued_at_close": "requests whose solve was pending when the spider closed, given back "
     "to the scheduler (kept by JOBDIR)",
 }
@@ -83,12 +87,15 @@ class CaptchaError(VastCaptchaError):
     """Delivered to a request's errback when its captcha could not be handled.
 
     ``code`` is the VastCap error code (``ERROR_CAPTCHA_UNSOLVABLE``...) or one
-    of ours: ``MAX_ATTEMPTS`` (the site kept showing a captcha), ``NO_FORM``,
-    ``SOLVE_TIMEOUT``, ``TRANSPORT_ERROR``, ``INVALID_CAPTCHA``.
+    of ours: ``MAX_ATTEMPTS`` (the site kept showing a captcha),
+    ``TOO_MANY_CAPTCHAS``, ``NO_FORM``, ``INVALID_TASK`` (bad meta or widget
+    data), ``NOT_HTML``, ``NO_IMAGE``, ``IMAGE_DOWNLOAD``, ``SOLVE_TIMEOUT``,
+    ``TRANSPORT_ERROR``.
     """
 
     def __init__(self, code: str, message: str) -> None:
         self.code = code
+        self.message = message
         super().__init__(f"{code}: {message}")
 
 
@@ -196,10 +203,13 @@ class VastCaptchaMiddleware:
         try:
             spec = parse_spec(state["spec"] if state else meta.get(META_KEY))
             assert spec is not None
-            detections = self._find(response, spec, first=not state)
+            # "first": no token was sent yet (a request handed back at close
+            # and resumed has state but has not been answered).
+            detections = self._find(response, spec, first=not state or "token_url" not in state)
         except VastCaptchaError as exc:
-            self._inc(f"failed/{error_code(exc)}")
-            raise CaptchaError("INVALID_CAPTCHA", str(exc)) from exc
+            raise self._refused(exc) from exc
+        if spec.kind is None and spec.form is None:
+            detections = self._resubmittable(response, detections)
         if not detections:
             if state and "outcome" in state:
                 meta[META_KEY] = state["outcome"]
@@ -232,20 +242,41 @@ class VastCaptchaMiddleware:
             plan = plan_form(response, captchas, detections[0].form, spec.form)
             image_url = self._image_url(response, spec)
         except VastCaptchaError as exc:
-            self._inc(f"failed/{error_code(exc)}")
-            raise CaptchaError(error_code(exc), str(exc)) from exc
+            raise self._refused(exc) from exc
         if not state:
             # Remember what the user asked for: the resubmission's meta is ours.
             state = {"attempts": 0, "spec": meta.get(META_KEY)}
             request = request.replace(meta={**meta, STATE_KEY: state})
         return self._park(request, captchas, plan, response.url, image_url)
 
+    def _refused(self, exc: VastCaptchaError) -> CaptchaError:
+        """``exc`` as the errback will get it, counted under its code."""
+        self._inc(f"failed/{error_code(exc)}")
+        return exc if isinstance(exc, CaptchaError) else CaptchaError(error_code(exc), str(exc))
+
     # -- detection ------------------------------------------------------------
+
+    def _resubmittable(self, response: Response, found: list[Detection]) -> list[Detection]:
+        """The detected captchas of the first form holding one. A widget in no
+        form cannot be answered by resubmitting anything: the response goes to
+        the callback as it is (nothing is spent), counted and logged."""
+        in_forms = [d for d in found if d.form is not None]
+        if found and not in_forms:
+            self._inc("no_form")
+            logger.warning(
+                "%s shows a %s widget in no form: passed to the callback unsolved "
+                '(name the form in meta["vastcaptcha"]["form"], or solve it in a browser)',
+                response.url,
+                found[0].captcha.kind,
+            )
+        return [d for d in in_forms if d.form == in_forms[0].form]
 
     def _find(self, response: Response, spec: Spec, first: bool) -> list[Detection]:
         if spec.kind is not None:
             if not isinstance(response, HtmlResponse):
-                raise VastCaptchaError(f"{response.url} is not an HTML page: no form to fill")
+                raise CaptchaError(
+                    "NOT_HTML", f"{response.url} is not an HTML page: no form to fill"
+                )
             present = first or (
                 bool(response.css(spec.image))
                 if spec.image
@@ -268,9 +299,7 @@ class VastCaptchaMiddleware:
         assert spec.image is not None
         src = response.css(spec.image).attrib.get("src")
         if not src:
-            raise VastCaptchaError(
-                f"no <img src> matches {spec.image!r} on {response.url} (the image captcha)"
-            )
+            raise CaptchaError("NO_IMAGE", f"no <img src> matches {spec.image!r} on {response.url}")
         return response.urljoin(src)
 
     # -- parking and solving --------------------------------------------------
@@ -315,7 +344,13 @@ class VastCaptchaMiddleware:
             if self._fatal is not None:
                 raise self._fatal
             solves = [self._solve(job, captcha) for captcha in job.captchas]
-            results: list[SolveResult] = await defer.gatherResults(solves, consumeErrors=True)
+            try:
+                results: list[SolveResult] = await defer.gatherResults(solves, consumeErrors=True)
+            finally:
+                # One failure fails the form: stop paying for its siblings.
+                for solve in solves:
+                    if not solve.called:
+                        solve.cancel()
         except defer.CancelledError:
             return
         except defer.FirstError as first:
@@ -327,7 +362,12 @@ class VastCaptchaMiddleware:
         except Exception as exc:
             self._on_failure(job, exc)
         else:
-            self._on_solved(job, results)
+            try:
+                self._on_solved(job, results)
+            except Exception as exc:
+                # Never lose a request whose solve was paid for.
+                logger.exception("Could not resubmit %s with its token", job.referer)
+                self._on_failure(job, exc)
         finally:
             self._jobs.pop(job_id, None)
 
@@ -349,10 +389,17 @@ class VastCaptchaMiddleware:
 
     async def _fetch_image(self, job: _Job) -> bytes:
         assert job.image_url is not None
+        # Same session as the page (cookie jar, proxy): the picture is bound to it.
+        session = {k: job.request.meta[k] for k in _SESSION_META if k in job.request.meta}
+        headers = {"Referer": job.referer}
+        proxy_auth = job.request.headers.get("Proxy-Authorization")
+        if "proxy" in session and proxy_auth:
+            # HttpProxyMiddleware moved the credentials here from meta["proxy"].
+            headers["Proxy-Authorization"] = proxy_auth.decode("latin-1")
         request = Request(
             job.image_url,
-            headers={"Referer": job.referer},
-            meta={META_KEY: False},
+            headers=headers,
+            meta={**session, META_KEY: False},
             dont_filter=True,
         )
         engine = self.crawler.engine
@@ -364,7 +411,9 @@ class VastCaptchaMiddleware:
         else:  # Scrapy 2.13
             response = await engine.download(request)
         if response.status != 200 or not response.body:
-            raise VastCaptchaError(f"captcha image {job.image_url} answered {response.status}")
+            raise CaptchaError(
+                "IMAGE_DOWNLOAD", f"captcha image {job.image_url} answered {response.status}"
+            )
         return response.body
 
     def _client(self) -> VastCaptchaClient:
@@ -456,7 +505,8 @@ class VastCaptchaMiddleware:
             self._launch(replace(job, attempts=job.attempts + 1, deferred=None))
             return
         logger.warning("Captcha on %s not solved: %s", job.referer, exc)
-        state = {**job.request.meta[STATE_KEY], "failure": {"code": code, "message": str(exc)}}
+        message = exc.message if isinstance(exc, CaptchaError) else str(exc)
+        state = {**job.request.meta[STATE_KEY], "failure": {"code": code, "message": message}}
         meta = {k: v for k, v in job.request.meta.items() if k != PARKED_KEY}
         meta[STATE_KEY] = state
         self._crawl(

@@ -34,6 +34,8 @@ class FormPlan:
     fields: tuple[tuple[str, str], ...]
     #: For each field that takes a token, the index of its captcha.
     token_fields: tuple[tuple[str, int], ...]
+    #: The page's charset: browsers submit a form in it.
+    encoding: str = "utf-8"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -41,6 +43,7 @@ class FormPlan:
             "method": self.method,
             "fields": [list(pair) for pair in self.fields],
             "token_fields": [list(pair) for pair in self.token_fields],
+            "encoding": self.encoding,
         }
 
     @classmethod
@@ -50,6 +53,7 @@ class FormPlan:
             method=data["method"],
             fields=tuple((str(k), str(v)) for k, v in data["fields"]),
             token_fields=tuple((str(k), int(i)) for k, i in data["token_fields"]),
+            encoding=data.get("encoding", "utf-8"),
         )
 
     def filled(self, tokens: Sequence[str]) -> list[tuple[str, str]]:
@@ -91,15 +95,22 @@ def plan_form(
         request = form2request(forms[0], {name: "" for name, _ in token_fields})
     except ValueError as exc:
         raise InjectionError(f"cannot use the captcha form on {response.url}: {exc}") from None
+    # form2request percent-encodes as UTF-8 whatever the page's charset; the
+    # resubmission re-encodes in the page's charset, as a browser would.
     parts = urlsplit(request.url)
     if request.method == "GET":
-        pairs = parse_qsl(parts.query, keep_blank_values=True, encoding=response.encoding)
+        pairs = parse_qsl(parts.query, keep_blank_values=True, encoding="utf-8")
         url = urlunsplit(parts._replace(query=""))
     else:
-        body = request.body.decode(response.encoding)
-        pairs = parse_qsl(body, keep_blank_values=True, encoding=response.encoding)
+        pairs = parse_qsl(request.body.decode("ascii"), keep_blank_values=True, encoding="utf-8")
         url = request.url
-    return FormPlan(url=url, method=request.method, fields=tuple(pairs), token_fields=token_fields)
+    return FormPlan(
+        url=url,
+        method=request.method,
+        fields=tuple(pairs),
+        token_fields=token_fields,
+        encoding=response.encoding,
+    )
 
 
 def build_request(
@@ -113,18 +124,32 @@ def build_request(
     user_agent: str | None = None,
 ) -> FormRequest:
     """The resubmission: the original request's callbacks and meta, the
-    filled form, ``dont_filter`` so the dupefilter cannot drop it."""
+    filled form, ``dont_filter`` so the dupefilter cannot drop it.
+
+    A new :class:`FormRequest` rather than ``original.replace(cls=...)``: the
+    original may be a subclass (``JsonRequest``) whose own arguments a form
+    does not take. Headers that describe the original body, or that
+    authenticate to the original host, are not carried over.
+    """
     headers = original.headers.copy()
+    for name in ("Content-Type", "Content-Length", "Cookie"):
+        headers.pop(name, None)
+    if urlsplit(plan.url).netloc != urlsplit(original.url).netloc:
+        headers.pop("Authorization", None)
     headers["Referer"] = referer
     if user_agent:
         headers["User-Agent"] = user_agent
-    return original.replace(
-        cls=FormRequest,
-        url=plan.url,
+    return FormRequest(
+        plan.url,
         method=plan.method,
-        body=b"",
         formdata=plan.filled(tokens),
+        encoding=plan.encoding,
         headers=headers,
+        callback=original.callback,
+        errback=original.errback,
+        cb_kwargs=original.cb_kwargs,
+        cookies=original.cookies,
+        flags=original.flags,
         meta=meta,
         priority=priority,
         dont_filter=True,

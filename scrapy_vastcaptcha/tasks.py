@@ -64,8 +64,11 @@ def normalize_proxy(proxy: str) -> str:
 
 
 def _mask_proxy(proxy: str) -> str:
-    # Proxy passwords are secrets too.
-    return re.sub(r":[^:@/]*@", ":***@", proxy)
+    # Proxy passwords are secrets too, and may hold "/", ":" or "@": hide
+    # everything between the scheme and the last "@".
+    scheme, sep, rest = proxy.rpartition("://")
+    _credentials, at, host = rest.rpartition("@")
+    return f"{scheme}{sep}***@{host}" if at else proxy
 
 
 def image_to_base64(image: bytes | str) -> str:
@@ -141,10 +144,6 @@ class Task:
         """The ``task`` object of a ``createTask`` request."""
         return {"type": self.TYPE, **self._fields_payload(), **dict(self.extra)}
 
-    def describe(self) -> str:
-        """A one-line description that is safe to log (no proxy password, no image data)."""
-        return type(self).__name__
-
 
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
@@ -163,9 +162,6 @@ class WebsiteTask(Task):
     def validate(self) -> None:
         _check_url("website_url", self.website_url)
         _check_sitekey("website_key", self.website_key)
-
-    def describe(self) -> str:
-        return f"{type(self).__name__}({self.website_key} on {self.website_url})"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -282,9 +278,6 @@ class ImageToTextTask(Task):
 
     def validate(self) -> None:
         object.__setattr__(self, "image", image_to_base64(self.image))
-
-    def describe(self) -> str:
-        return f"ImageToTextTask({len(str(self.image)) * 3 // 4} bytes)"
 
 
 TASK_TYPES: Mapping[str, type[Task]] = MappingProxyType(

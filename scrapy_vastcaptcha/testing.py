@@ -25,6 +25,9 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import IO, Any, TypeVar
 
+#: Talks to the local servers directly, whatever HTTP_PROXY says.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
 _URL = re.compile(r"http://[^\s()]+")
 
 DEFAULT_START_TIMEOUT = 20.0
@@ -205,7 +208,7 @@ class EmulatorHandle(_Handle):
             self.url + path, data=data, headers={"Content-Type": "application/json"}
         )
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
+            with _DIRECT.open(request, timeout=timeout) as response:
                 return json.load(response)
         except urllib.error.HTTPError as exc:
             with exc:

@@ -30,9 +30,8 @@ def test_key_cannot_be_pickled() -> None:
         pickle.dumps(ApiKey(SECRET))
 
 
-def test_scrub_replaces_key_in_text_and_bytes() -> None:
+def test_scrub_replaces_key_in_bytes() -> None:
     key = ApiKey(SECRET)
-    assert SECRET not in key.scrub(f"bad key {SECRET}!")
     assert SECRET.encode() not in key.scrub_bytes(f'{{"k":"{SECRET}"}}'.encode())
 
 

@@ -169,3 +169,15 @@ def test_tasks_are_immutable() -> None:
         task.website_url = "https://other.example"  # type: ignore[misc]
     with pytest.raises(TypeError):
         task.extra["a"] = 2  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "proxy",
+    ["http://user:p/ss@host", "user:pa@ss@host", "socks5://u:se:cret@h:1:2"],
+)
+def test_odd_proxy_passwords_are_never_shown(proxy: str) -> None:
+    with pytest.raises(InvalidTaskError) as info:
+        RecaptchaV2Task(website_url=URL, website_key=KEY, proxy=proxy)
+    assert "ss@" not in str(info.value)
+    assert "cret" not in str(info.value)
+    assert "***@" in str(info.value)
