@@ -66,7 +66,7 @@ def schedules_with_interval(
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Backoff for transient failures of one call: exponential with full jitter.
+    """Backoff for transient failures of one call: exponential with jitter.
 
     ``max_retries`` consecutive failures of the same call are tolerated; the
     next one is raised. Delays grow as ``base * 2**n`` capped at ``cap``, each

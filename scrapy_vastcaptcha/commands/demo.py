@@ -137,13 +137,15 @@ class Progress:
 
     def show(self) -> None:
         stats = self.crawler.stats
-        created = stats.get_value("vastcaptcha/attempts", 0)
+        found = sum(
+            v for k, v in stats.get_stats().items() if k.startswith("vastcaptcha/detected/")
+        )
         solved = stats.get_value("vastcaptcha/solved", 0)
         failed = sum(v for k, v in stats.get_stats().items() if k.startswith("vastcaptcha/failed/"))
         items = stats.get_value("item_scraped_count", 0)
         pages = stats.get_value("response_received_count", 0)
         print(
-            f"  ... {pages} pages, {items} items, captchas: {created} found, "
+            f"  ... {pages} pages, {items} items, captchas: {found} found, "
             f"{solved} solved, {failed} failed, {stats.get_value('vastcaptcha/polls', 0)} polls",
             flush=True,
         )

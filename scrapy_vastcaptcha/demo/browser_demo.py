@@ -55,7 +55,7 @@ async def _visit(
 def _describe(result: CaptchaResult) -> str:
     if not result.ok:
         return f"{result.kind} FAILED: {result.error}"
-    if result.callback:
+    if result.callback and result.callback_fired:
         return f"{result.kind} (fired its {result.callback.source} callback)"
     if result.kind == "recaptcha-v3" and result.execute_overridden:
         return f"{result.kind} (grecaptcha.execute answers with the token)"

@@ -173,7 +173,12 @@ class DemoShop(Resource):
             request.write(reply.body)
             request.finish()
 
-        done.addCallback(send).addErrback(_log_failure)
+        def fail(failure: Failure) -> None:
+            _log_failure(failure)
+            # A bug in a handler must not leave the client waiting for its timeout.
+            send(Reply(500, pages.message_page("Server error", ["The demo site failed."])))
+
+        done.addCallback(send).addErrback(fail)
         return NOT_DONE_YET
 
     async def _handle(self, request: Request) -> Reply:

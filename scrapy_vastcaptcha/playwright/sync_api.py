@@ -2,11 +2,12 @@
 
 Same functions, arguments and results as :mod:`scrapy_vastcaptcha.playwright`,
 for ``playwright.sync_api`` pages. No reactor or event loop to manage: the
-VastCap client runs on a :class:`BackgroundSolver` thread (its own asyncio
-loop and a private Twisted reactor) while the calling thread drives the
-browser and blocks on the solves with the call's deadline. Without
-``client=``, each call starts and stops its own solver thread; pass a
-``BackgroundSolver`` to share one between calls::
+VastCap client runs on a background thread that runs Twisted's (global)
+asyncio reactor for the rest of the process (a reactor cannot be restarted),
+while the calling thread drives the browser and blocks on the solves with the
+call's deadline. Without ``client=``, each call makes (and closes) its own
+client on that thread; pass a :class:`BackgroundSolver` to share one between
+calls::
 
     with BackgroundSolver() as solver:
         for url in urls:
