@@ -308,8 +308,10 @@ async def test_waiting_for_a_late_widget_is_event_driven(
             )
             await page.goto(url)
             started = time.monotonic()
-            late = await solve_captchas(page, wait=20, **creds(vastcaptcha_emulator))
+            await find_captchas(page, wait=20)
+            # Seen when it appears (0.7 s), not at the 2 s safety re-check.
             late_took = time.monotonic() - started
+            late = await solve_captchas(page, wait=20, **creds(vastcaptcha_emulator))
             await page.goto(vastcaptcha_demo_site.url + "/")
             started = time.monotonic()
             none = await solve_captchas(page, wait=1, **creds(vastcaptcha_emulator))
@@ -320,7 +322,7 @@ async def test_waiting_for_a_late_widget_is_event_driven(
     late, late_took, none, none_took = await aio(run())
     assert [r.kind for r in late] == ["recaptcha-v2"]
     assert late[0].read_back
-    assert late_took < 10
+    assert late_took < 1.9
     assert none == []
     assert 1 <= none_took < 4
 
