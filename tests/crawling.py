@@ -74,6 +74,7 @@ def start_crawl(
     pages: int = 1,
     paths: str = "",
     api_key: str | None = None,
+    stay_idle: bool = False,
 ) -> subprocess.Popen[bytes]:
     command = [
         sys.executable,
@@ -96,6 +97,8 @@ def start_crawl(
     ]
     for setting in settings:
         command += ["-s", setting]
+    if stay_idle:
+        command.append("--stay-idle")
     # The child keeps its own copy of the descriptor.
     with (workdir / f"{name}.log").open("wb") as log:
         return subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)

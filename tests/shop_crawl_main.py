@@ -13,6 +13,7 @@ from typing import Any
 
 from scrapy import signals
 from scrapy.crawler import CrawlerProcess
+from scrapy.exceptions import DontCloseSpider
 
 from scrapy_vastcaptcha.demo.spider import ShopSpider
 
@@ -27,6 +28,11 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=1)
     parser.add_argument("--paths", default="")
     parser.add_argument("-s", dest="settings", action="append", default=[])
+    parser.add_argument(
+        "--stay-idle",
+        action="store_true",
+        help="do not close when idle (as a RedisSpider): other processes may queue work",
+    )
     args = parser.parse_args()
     settings: dict[str, Any] = {
         "ADDONS": {"scrapy_vastcaptcha.Addon": 500},
@@ -50,6 +56,12 @@ def main() -> None:
             json.dump({**stats, "finish_reason": reason}, f)
 
     crawler.signals.connect(dump_stats, signal=signals.spider_closed)
+    if args.stay_idle:
+
+        def stay(spider: Any) -> None:
+            raise DontCloseSpider
+
+        crawler.signals.connect(stay, signal=signals.spider_idle, weak=False)
     process.crawl(
         crawler,
         site=args.site,

@@ -92,7 +92,7 @@ def test_two_crawlers_share_one_redis_queue(
     tmp_path: Path,
     redis_url: str,
 ) -> None:
-    vastcaptcha_emulator.configure(solve_time=[0.2, 0.6])
+    vastcaptcha_emulator.configure(solve_time=[0.5, 1.5])
     settings = (
         "SCHEDULER=scrapy_redis.scheduler.Scheduler",
         "DUPEFILTER_CLASS=scrapy_redis.dupefilter.RFPDupeFilter",
@@ -100,8 +100,15 @@ def test_two_crawlers_share_one_redis_queue(
         f"SCHEDULER_QUEUE_KEY=shop-{tmp_path.name}:requests",
         f"SCHEDULER_DUPEFILTER_KEY=shop-{tmp_path.name}:dupefilter",
         "SCHEDULER_IDLE_BEFORE_CLOSE=1",
+        # As with a RedisSpider, a process with an empty queue waits for work
+        # (another may still have solves pending); each stops after 4 s without items.
+        "CLOSESPIDER_TIMEOUT_NO_ITEM=4",
     )
-    paths = "/recaptcha-v2,/hcaptcha,/turnstile,/image,/two-captchas"
+    # Each process starts a part of the crawl; every request (first fetches and
+    # token-bearing resubmissions alike) goes through the shared queue, and an
+    # idle process (it looks at the queue every 5 s, like any Scrapy engine)
+    # takes whatever is there.
+    starts = {"a": "/recaptcha-v2,/hcaptcha,/turnstile", "b": "/image,/two-captchas"}
     crawlers = [
         start_crawl(
             vastcaptcha_emulator,
@@ -111,8 +118,9 @@ def test_two_crawlers_share_one_redis_queue(
             *settings,
             pages=6,
             paths=paths,
+            stay_idle=True,
         )
-        for name in ("a", "b")
+        for name, paths in starts.items()
     ]
     stats = [finish(p, tmp_path, name) for p, name in zip(crawlers, "ab", strict=True)]
     skus = Counter(str(item["sku"]) for item in items(tmp_path))
