@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scrapy import Spider, signals
+from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler, CrawlerRunner
+from scrapy.http import Response
+from twisted.python.failure import Failure
 
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
 
@@ -121,3 +124,36 @@ def items(workdir: Path) -> list[dict[str, object]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+# -- a crawl of given requests, for pages served by tests.static_site ----------
+
+
+class RequestsSpider(Spider):
+    """Sends ``requests`` and keeps what comes back: responses and errback failures."""
+
+    name = "requests"
+
+    def __init__(self, requests: list[Request], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.responses: list[Response] = []
+        self.errors: list[Failure] = []
+        self.requests = [
+            r.replace(callback=self.parse, errback=self.errors.append, dont_filter=True)
+            for r in requests
+        ]
+
+    async def start(self) -> AsyncIterator[Request]:
+        for request in self.requests:
+            yield request
+
+    def parse(self, response: Response) -> None:
+        self.responses.append(response)
+
+
+async def crawl_requests(emulator: EmulatorHandle, requests: list[Request]) -> RequestsSpider:
+    """Crawl ``requests`` through the add-on against ``emulator``."""
+    result = await crawl(RequestsSpider, captcha_settings(emulator), requests=requests)
+    spider = result.crawler.spider
+    assert isinstance(spider, RequestsSpider)
+    return spider

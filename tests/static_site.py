@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from twisted.internet import reactor
 from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
@@ -64,6 +63,10 @@ class _Root(Resource):
 
 def serve(host: str = "127.0.0.1") -> Iterator[StaticSite]:
     """Generator for a fixture: yields a :class:`StaticSite` listening on ``host``."""
+    # Imported here: importing the reactor at collection time would install
+    # the default one before pytest-twisted installs the asyncio reactor.
+    from twisted.internet import reactor
+
     site = StaticSite()
     running: Any = reactor  # the global reactor has no usable static type
     port = running.listenTCP(0, Site(_Root(site)), interface=host)

@@ -2,51 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
-import pytest
 import pytest_twisted
 import scrapy
-from scrapy.http import JsonRequest, Response
-from twisted.python.failure import Failure
+from scrapy.http import JsonRequest
 
 from scrapy_vastcaptcha.testing import EmulatorHandle
 from tests import static_site
-from tests.crawling import captcha_settings, crawl
+from tests.crawling import RequestsSpider, crawl_requests
 
 V3_SCRIPT = '<script src="https://www.google.com/recaptcha/api.js?render=6Lc-sitewide-v3"></script>'
 WIDGET = '<div class="g-recaptcha" data-sitekey="6Lc-pages-test-key"></div>'
 
 
-@pytest.fixture
-def site() -> Iterator[static_site.StaticSite]:
-    yield from static_site.serve("127.0.0.1")
-
-
-class OneRequestSpider(scrapy.Spider):
-    name = "one"
-
-    def __init__(self, request: scrapy.Request, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.request = request.replace(callback=self.parse, errback=self.failed)
-        self.responses: list[Response] = []
-        self.errors: list[Failure] = []
-
-    async def start(self) -> Any:
-        yield self.request
-
-    def parse(self, response: Response) -> None:
-        self.responses.append(response)
-
-    def failed(self, failure: Failure) -> None:
-        self.errors.append(failure)
-
-
-async def fetch(emulator: EmulatorHandle, request: scrapy.Request) -> OneRequestSpider:
-    result = await crawl(OneRequestSpider, captcha_settings(emulator), request=request)
-    spider = result.crawler.spider
-    assert isinstance(spider, OneRequestSpider)
+async def fetch(emulator: EmulatorHandle, request: scrapy.Request) -> RequestsSpider:
+    spider = await crawl_requests(emulator, [request])
     assert spider.errors == []
     return spider
 

@@ -6,22 +6,19 @@ import json
 import random
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_twisted
 import scrapy
-from scrapy.http import Response
-from twisted.python.failure import Failure
 
 from scrapy_vastcaptcha.credentials import ApiKey
 from scrapy_vastcaptcha.demo.spider import ShopSpider, expected_skus
 from scrapy_vastcaptcha.middleware import CaptchaError
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
 from tests import static_site
-from tests.crawling import captcha_settings, crawl, finish, items, start_crawl
+from tests.crawling import captcha_settings, crawl, crawl_requests, finish, items, start_crawl
 
 ROOT = Path(__file__).parent.parent
 
@@ -124,39 +121,8 @@ def test_the_key_never_appears_in_output(
     assert "DEADSECRET" not in output
 
 
-@pytest.fixture
-def site() -> Iterator[static_site.StaticSite]:
-    yield from static_site.serve("127.0.0.1")
-
-
-@pytest.fixture
-def other_site() -> Iterator[static_site.StaticSite]:
-    # "localhost" is another host name than 127.0.0.1: another site as far as the crawl knows.
-    yield from static_site.serve("localhost")
-
-
-class PagesSpider(scrapy.Spider):
-    name = "pages"
-
-    def __init__(self, urls: list[str], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.urls = urls
-        self.responses: list[Response] = []
-        self.errors: list[Failure] = []
-
-    async def start(self) -> Any:
-        for url in self.urls:
-            yield scrapy.Request(url, errback=self.errors.append, dont_filter=True)
-
-    def parse(self, response: Response) -> None:
-        self.responses.append(response)
-
-
-async def crawl_pages(emulator: EmulatorHandle, urls: list[str]) -> PagesSpider:
-    result = await crawl(PagesSpider, captcha_settings(emulator), urls=urls)
-    spider = result.crawler.spider
-    assert isinstance(spider, PagesSpider)
-    return spider
+def requests(*urls: str) -> list[scrapy.Request]:
+    return [scrapy.Request(url) for url in urls]
 
 
 def page(html: str, status: int = 200) -> static_site.Page:
@@ -175,7 +141,7 @@ async def test_form_posting_to_another_site_is_followed_without_the_key(
         '<div class="g-recaptcha" data-sitekey="6Lc-other-site-key"></div></form>',
         status=403,
     )
-    spider = await crawl_pages(vastcaptcha_emulator, [f"{site.url}/login"])
+    spider = await crawl_requests(vastcaptcha_emulator, requests(f"{site.url}/login"))
     (response,) = spider.responses
     assert response.url == f"{other_site.url}/submit"
     (post,) = other_site.hits
@@ -195,7 +161,7 @@ async def test_malformed_html_still_works(
         '<html><body><form method=post action=/done><table><tr><td><div class="g-recaptcha" '
         "data-sitekey=6Lc-broken-markup><p><b>unclosed <i>tags</form"
     )
-    spider = await crawl_pages(vastcaptcha_emulator, [f"{site.url}/broken"])
+    spider = await crawl_requests(vastcaptcha_emulator, requests(f"{site.url}/broken"))
     assert spider.errors == []
     (response,) = spider.responses
     assert response.url.endswith("/done")
@@ -210,7 +176,7 @@ async def test_many_widgets_are_refused_without_spending(
         f'<div class="g-recaptcha" data-sitekey="6Lc-many-{n:03d}"></div>' for n in range(60)
     )
     site.pages["/many"] = page(f"<form>{widgets}</form>")
-    spider = await crawl_pages(vastcaptcha_emulator, [f"{site.url}/many"])
+    spider = await crawl_requests(vastcaptcha_emulator, requests(f"{site.url}/many"))
     (failure,) = spider.errors
     assert isinstance(failure.value, CaptchaError)
     assert failure.value.code == "TOO_MANY_CAPTCHAS"
@@ -230,8 +196,8 @@ async def test_hostile_sitekey_is_refused_and_odd_action_sent_verbatim(
         '<form method="post" action="/ok"><div class="cf-turnstile" data-sitekey="0x4AAAAAAAodd" '
         'data-action="it\'s &quot;&lt;/script&gt;&quot; ü"></div></form>'
     )
-    spider = await crawl_pages(
-        vastcaptcha_emulator, [f"{site.url}/hostile-key", f"{site.url}/odd-action"]
+    spider = await crawl_requests(
+        vastcaptcha_emulator, requests(f"{site.url}/hostile-key", f"{site.url}/odd-action")
     )
     (failure,) = spider.errors
     assert isinstance(failure.value, CaptchaError)
@@ -257,7 +223,7 @@ async def test_binary_huge_and_non_html_responses_pass_through(
         content_type=b"application/json",
     )
     urls = [f"{site.url}/{name}" for name in ("blob", "huge", "json")]
-    spider = await crawl_pages(vastcaptcha_emulator, urls)
+    spider = await crawl_requests(vastcaptcha_emulator, requests(*urls))
     assert spider.errors == []
     assert sorted(r.url.rsplit("/", 1)[-1] for r in spider.responses) == ["blob", "huge", "json"]
     assert vastcaptcha_emulator.stats()["calls"]["createTask"] == 0

@@ -1,0 +1,22 @@
+"""Fixtures shared by the test modules (the emulator and demo-site fixtures come
+from the package's own pytest plugin)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests import static_site
+
+
+@pytest.fixture
+def site() -> Iterator[static_site.StaticSite]:
+    """A page server on 127.0.0.1 for shapes the demo shop does not have."""
+    yield from static_site.serve("127.0.0.1")
+
+
+@pytest.fixture
+def other_site() -> Iterator[static_site.StaticSite]:
+    """Another page server: "localhost" is another host than 127.0.0.1 for a crawl."""
+    yield from static_site.serve("localhost")
