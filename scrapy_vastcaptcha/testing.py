@@ -248,6 +248,24 @@ class EmulatorHandle(_Handle):
         result: dict[str, Any] = self._request("/_emulator/accounts", {"key": key, **fields})
         return result
 
+    def solve(self, task: dict[str, Any], *, timeout: float = 10.0) -> dict[str, Any]:
+        """Solve ``task`` (a ``createTask`` task object) by hand and return the
+        solution: for tests that need a real token without going through the
+        middleware or the client."""
+        created = self.call("createTask", {"task": task})
+        if "taskId" not in created:
+            raise ControlError(f"createTask refused the task: {created}")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = self.call("getTaskResult", {"taskId": created["taskId"]})
+            if result.get("status") == "ready":
+                solution: dict[str, Any] = result["solution"]
+                return solution
+            if result.get("status") != "processing":
+                raise ControlError(f"task {created['taskId']} failed: {result}")
+            time.sleep(0.02)
+        raise TimeoutError(f"task {created['taskId']} not ready within {timeout} s")
+
     def wait_for(
         self,
         predicate: Callable[[dict[str, Any]], bool],

@@ -26,7 +26,6 @@ from scrapy_vastcaptcha.demo.captcha_image import captcha_png
 from scrapy_vastcaptcha.emulator.tokens import image_answer
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
 
-SOLVE_DEADLINE = 15.0
 INTERSTITIAL = "/turnstile-interstitial/catalog"
 
 
@@ -124,24 +123,9 @@ def parse(html: str) -> _FormParser:
     return parser
 
 
-def solve(emulator: EmulatorHandle, task: dict[str, Any]) -> dict[str, Any]:
-    """createTask, then poll getTaskResult until ready (solves are instant here)."""
-    created = emulator.call("createTask", {"task": task})
-    assert "taskId" in created, created
-    deadline = time.monotonic() + SOLVE_DEADLINE
-    while time.monotonic() < deadline:
-        result = emulator.call("getTaskResult", {"taskId": created["taskId"]})
-        if result.get("status") == "ready":
-            solution: dict[str, Any] = result["solution"]
-            return solution
-        assert result.get("status") == "processing", result
-        time.sleep(0.02)
-    raise AssertionError(f"task {created['taskId']} not ready within {SOLVE_DEADLINE} s")
-
-
 def token(emulator: EmulatorHandle, task_type: str, url: str, sitekey: str, **extra: Any) -> str:
     task = {"type": task_type, "websiteURL": url, "websiteKey": sitekey, **extra}
-    solution = solve(emulator, task)
+    solution = emulator.solve(task)
     value: str = solution.get("gRecaptchaResponse") or solution["token"]
     return value
 
@@ -396,7 +380,7 @@ def test_image_captcha(emulator: EmulatorHandle, site: str) -> None:
     assert png == captcha_png(fields["challenge"])
     assert client.get_bytes(f"{site}/image/captcha.png?c={fields['challenge']}") == png
 
-    solution = solve(emulator, {"type": "ImageToTextTask", "body": base64.b64encode(png).decode()})
+    solution = emulator.solve({"type": "ImageToTextTask", "body": base64.b64encode(png).decode()})
     assert solution["text"] == image_answer(png)
     fields["captcha"] = solution["text"]
     reply = client.post(action, fields)

@@ -8,7 +8,6 @@ routed with :func:`route_widget_scripts_sync`.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -33,7 +32,6 @@ from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
 
 T = TypeVar("T")
 UNSOLVED = widgets.UNSOLVED_TOKEN
-SOLVE_DEADLINE = 15.0
 
 # What an in-browser solver does to find reCAPTCHA widgets: walk the obfuscated
 # ___grecaptcha_cfg tree (skipping DOM nodes) down to the object with a sitekey.
@@ -198,17 +196,10 @@ def site(vastcaptcha_demo_site: DemoSiteHandle) -> str:
 
 
 def solve_token(emulator: EmulatorHandle, task: dict[str, Any]) -> str:
-    """A real token from the emulator (createTask, then poll until ready)."""
-    task_id = emulator.call("createTask", {"task": task})["taskId"]
-    deadline = time.monotonic() + SOLVE_DEADLINE
-    while time.monotonic() < deadline:
-        result = emulator.call("getTaskResult", {"taskId": task_id})
-        if result["status"] == "ready":
-            solution = result["solution"]
-            value: str = solution.get("gRecaptchaResponse") or solution["token"]
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"task {task_id} not ready within {SOLVE_DEADLINE} s")
+    """A real token from the emulator."""
+    solution = emulator.solve(task)
+    value: str = solution.get("gRecaptchaResponse") or solution["token"]
+    return value
 
 
 def skus(frame: Page | Frame) -> list[str]:
