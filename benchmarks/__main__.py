@@ -14,7 +14,7 @@ from typing import Any
 from benchmarks import report, runtime
 from benchmarks.measure import cpu_pressure_total, machine
 from benchmarks.scenarios import SCENARIOS, SDK_POLLING, Context
-from scrapy_vastcaptcha.schedule import TOKEN_SCHEDULE
+from scrapy_vastcaptcha.api._schedule import TOKEN_SCHEDULE
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -22,10 +22,10 @@ from vastcap import RecaptchaV2Task as SdkRecaptchaV2Task
 
 from benchmarks.crawls import LABELS, Contender, CrawlMetrics, run_crawl, settings_for
 from benchmarks.measure import CpuMeter, summarize
-from scrapy_vastcaptcha.client import VastCaptchaClient
+from scrapy_vastcaptcha.api._schedule import TOKEN_SCHEDULE
+from scrapy_vastcaptcha.api.client import VastCaptchaClient
+from scrapy_vastcaptcha.api.tasks import RecaptchaV2Task
 from scrapy_vastcaptcha.demo.catalog import SITEKEYS
-from scrapy_vastcaptcha.schedule import TOKEN_SCHEDULE
-from scrapy_vastcaptcha.tasks import RecaptchaV2Task
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
 
 #: The SDK's sleep between polls (vastcap.BaseClient.DEFAULT_POLLING), real seconds.

@@ -16,8 +16,8 @@ import sys
 
 from playwright.async_api import BrowserContext, async_playwright
 
-from scrapy_vastcaptcha.browser import chromium_launch_options, route_widget_scripts
 from scrapy_vastcaptcha.playwright import install_hooks, solve_captchas
+from scrapy_vastcaptcha.testing.browser import chromium_launch_options, route_widget_scripts
 
 # The run_on_emulator.py runner sets these: the demo shop's pages load the
 # real widget scripts, replaced offline by stand-ins, and the emulator solves

@@ -14,12 +14,12 @@ import sys
 
 from playwright.sync_api import sync_playwright
 
-from scrapy_vastcaptcha.browser import chromium_launch_options, route_widget_scripts_sync
 from scrapy_vastcaptcha.playwright.sync_api import (
     BackgroundSolver,
     install_hooks,
     solve_captchas,
 )
+from scrapy_vastcaptcha.testing.browser import chromium_launch_options, route_widget_scripts_sync
 
 # Set by run_on_emulator.py: stand-in widget scripts offline, faster polls.
 OFFLINE = bool(os.environ.get("EXAMPLE_OFFLINE"))

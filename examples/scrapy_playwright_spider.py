@@ -19,8 +19,8 @@ import scrapy
 from playwright.async_api import Page
 from scrapy.http import Response
 
-from scrapy_vastcaptcha.browser import chromium_launch_options, route_widget_scripts
 from scrapy_vastcaptcha.playwright import install_hooks, solve_captchas
+from scrapy_vastcaptcha.testing.browser import chromium_launch_options, route_widget_scripts
 
 OFFLINE = bool(os.environ.get("EXAMPLE_OFFLINE"))
 POLL_INTERVAL = float(os.environ.get("EXAMPLE_POLL_INTERVAL", "3"))

@@ -1,7 +1,12 @@
 """Solve captchas in Scrapy crawls and Playwright scripts with the VastCap service.
 
-Names are imported lazily: ``import scrapy_vastcaptcha`` stays cheap for the
-emulator and the CLI, and the Scrapy parts load only when used.
+Layers, one folder each: ``api`` (the Scrapy-free VastCap client), the
+Scrapy side at this level (add-on, middleware, detection, resubmission),
+``playwright`` (the in-browser helper), ``testing`` (the offline kit: server
+launchers, pytest fixtures, stand-in widgets), ``emulator`` and ``demo``
+(the servers) and ``cli``. Names are imported lazily: ``import
+scrapy_vastcaptcha`` stays cheap for the emulator and the CLI, and the
+Scrapy parts load only when used.
 """
 
 from __future__ import annotations
@@ -15,16 +20,16 @@ _EXPORTS: dict[str, str] = {
     "Addon": "scrapy_vastcaptcha.addon",
     "VastCaptchaMiddleware": "scrapy_vastcaptcha.middleware",
     "CaptchaError": "scrapy_vastcaptcha.middleware",
-    "VastCaptchaClient": "scrapy_vastcaptcha.client",
-    "SolveEvent": "scrapy_vastcaptcha.client",
-    "SolveResult": "scrapy_vastcaptcha.client",
-    "ApiKey": "scrapy_vastcaptcha.credentials",
-    "Pending": "scrapy_vastcaptcha.protocol",
-    "Solution": "scrapy_vastcaptcha.protocol",
-    "PollSchedule": "scrapy_vastcaptcha.schedule",
-    "RetryPolicy": "scrapy_vastcaptcha.schedule",
+    "VastCaptchaClient": "scrapy_vastcaptcha.api",
+    "SolveEvent": "scrapy_vastcaptcha.api",
+    "SolveResult": "scrapy_vastcaptcha.api",
+    "ApiKey": "scrapy_vastcaptcha.api",
+    "Pending": "scrapy_vastcaptcha.api",
+    "Solution": "scrapy_vastcaptcha.api",
+    "PollSchedule": "scrapy_vastcaptcha.api",
+    "RetryPolicy": "scrapy_vastcaptcha.api",
     **{
-        name: "scrapy_vastcaptcha.errors"
+        name: "scrapy_vastcaptcha.api"
         for name in (
             "AccountError",
             "ApiError",
@@ -39,7 +44,7 @@ _EXPORTS: dict[str, str] = {
         )
     },
     **{
-        name: "scrapy_vastcaptcha.tasks"
+        name: "scrapy_vastcaptcha.api"
         for name in (
             "FunCaptchaTask",
             "HCaptchaTask",
@@ -93,9 +98,11 @@ def __getattr__(name: str) -> Any:
 
 if TYPE_CHECKING:
     from scrapy_vastcaptcha.addon import Addon
-    from scrapy_vastcaptcha.client import SolveEvent, SolveResult, VastCaptchaClient
-    from scrapy_vastcaptcha.credentials import ApiKey
-    from scrapy_vastcaptcha.errors import (
+    from scrapy_vastcaptcha.api._protocol import Pending, Solution
+    from scrapy_vastcaptcha.api._schedule import PollSchedule, RetryPolicy
+    from scrapy_vastcaptcha.api.client import SolveEvent, SolveResult, VastCaptchaClient
+    from scrapy_vastcaptcha.api.credentials import ApiKey
+    from scrapy_vastcaptcha.api.errors import (
         AccountError,
         ApiError,
         ConfigurationError,
@@ -107,10 +114,7 @@ if TYPE_CHECKING:
         TransportError,
         VastCaptchaError,
     )
-    from scrapy_vastcaptcha.middleware import CaptchaError, VastCaptchaMiddleware
-    from scrapy_vastcaptcha.protocol import Pending, Solution
-    from scrapy_vastcaptcha.schedule import PollSchedule, RetryPolicy
-    from scrapy_vastcaptcha.tasks import (
+    from scrapy_vastcaptcha.api.tasks import (
         FunCaptchaTask,
         HCaptchaTask,
         ImageToTextTask,
@@ -119,3 +123,4 @@ if TYPE_CHECKING:
         Task,
         TurnstileTask,
     )
+    from scrapy_vastcaptcha.middleware import CaptchaError, VastCaptchaMiddleware

@@ -2,7 +2,7 @@
 
 This is the hand-off point of the pipeline: detectors (HTML for Scrapy, live
 DOM for Playwright) produce :class:`Captcha` values; :func:`build_task` turns
-one into a :class:`~scrapy_vastcaptcha.tasks.Task`; injectors put the token
+one into a :class:`~scrapy_vastcaptcha.api.tasks.Task`; injectors put the token
 into :attr:`Captcha.fields`. Everything here is plain data so that it can
 travel in ``request.meta`` through JOBDIR and Redis.
 """
@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from scrapy_vastcaptcha.errors import InvalidTaskError
-from scrapy_vastcaptcha.tasks import (
+from scrapy_vastcaptcha.api.errors import InvalidTaskError
+from scrapy_vastcaptcha.api.tasks import (
     KINDS,
     FunCaptchaTask,
     HCaptchaTask,

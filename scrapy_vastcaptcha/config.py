@@ -13,9 +13,9 @@ from typing import Any, TypeVar
 from scrapy.exceptions import NotConfigured
 from scrapy.settings import BaseSettings
 
-from scrapy_vastcaptcha.credentials import ENV_API_KEY, ApiKey, resolve_api_key, resolve_api_url
+from scrapy_vastcaptcha.api.credentials import ENV_API_KEY, ApiKey, resolve_api_key, resolve_api_url
+from scrapy_vastcaptcha.api.errors import ConfigurationError
 from scrapy_vastcaptcha.detect import DETECTABLE_KINDS
-from scrapy_vastcaptcha.errors import ConfigurationError
 
 T = TypeVar("T")
 

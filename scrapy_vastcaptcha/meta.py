@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from scrapy_vastcaptcha.api.errors import InvalidTaskError
+from scrapy_vastcaptcha.api.tasks import KINDS
 from scrapy_vastcaptcha.captcha import Captcha
-from scrapy_vastcaptcha.errors import InvalidTaskError
-from scrapy_vastcaptcha.tasks import KINDS
 
 META_KEY = "vastcaptcha"
 

@@ -31,11 +31,8 @@ from twisted.internet import defer
 from twisted.internet.task import LoopingCall
 
 from scrapy_vastcaptcha import signals as vc_signals
-from scrapy_vastcaptcha.captcha import Captcha, build_task
-from scrapy_vastcaptcha.client import SolveEvent, SolveResult, VastCaptchaClient
-from scrapy_vastcaptcha.config import MiddlewareConfig
-from scrapy_vastcaptcha.detect import Detection, detect, might_have_captcha
-from scrapy_vastcaptcha.errors import (
+from scrapy_vastcaptcha.api.client import SolveEvent, SolveResult, VastCaptchaClient
+from scrapy_vastcaptcha.api.errors import (
     AccountError,
     ApiError,
     ConfigurationError,
@@ -45,6 +42,9 @@ from scrapy_vastcaptcha.errors import (
     VastCaptchaError,
     error_code,
 )
+from scrapy_vastcaptcha.captcha import Captcha, build_task
+from scrapy_vastcaptcha.config import MiddlewareConfig
+from scrapy_vastcaptcha.detect import Detection, detect, might_have_captcha
 from scrapy_vastcaptcha.meta import META_KEY, Spec, parse_spec
 from scrapy_vastcaptcha.resubmit import FormPlan, build_request, plan_form
 

@@ -16,8 +16,8 @@ from form2request import form2request
 from scrapy import Request
 from scrapy.http import FormRequest, TextResponse
 
+from scrapy_vastcaptcha.api.errors import VastCaptchaError
 from scrapy_vastcaptcha.captcha import Captcha
-from scrapy_vastcaptcha.errors import VastCaptchaError
 
 
 class InjectionError(VastCaptchaError):

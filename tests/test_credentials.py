@@ -7,7 +7,7 @@ import pickle
 import pytest
 
 from scrapy_vastcaptcha import ConfigurationError, VastCaptchaClient
-from scrapy_vastcaptcha.credentials import ApiKey, resolve_api_key, resolve_api_url
+from scrapy_vastcaptcha.api.credentials import ApiKey, resolve_api_key, resolve_api_url
 
 SECRET = "vastCap_0123456789abcdefSECRET"
 

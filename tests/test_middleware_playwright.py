@@ -11,9 +11,9 @@ from playwright.async_api import Page
 from scrapy import Request, Spider
 from scrapy.http import Response
 
-from scrapy_vastcaptcha.browser import chromium_launch_options, route_widget_scripts
 from scrapy_vastcaptcha.demo.spider import expected_skus
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
+from scrapy_vastcaptcha.testing.browser import chromium_launch_options, route_widget_scripts
 from tests.crawling import captcha_settings, crawl
 
 pytestmark = pytest.mark.browser

@@ -23,9 +23,8 @@ import pytest_twisted
 from playwright.async_api import Browser, BrowserContext, FrameLocator, Page, async_playwright
 from twisted.internet import defer
 
-from scrapy_vastcaptcha.browser import chromium_launch_options, route_widget_scripts
+from scrapy_vastcaptcha.api.errors import ApiError, SolveTimeoutError
 from scrapy_vastcaptcha.demo.catalog import products
-from scrapy_vastcaptcha.errors import ApiError, SolveTimeoutError
 from scrapy_vastcaptcha.playwright import (
     CaptchaResult,
     find_captchas,
@@ -33,6 +32,7 @@ from scrapy_vastcaptcha.playwright import (
     solve_captchas,
 )
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
+from scrapy_vastcaptcha.testing.browser import chromium_launch_options, route_widget_scripts
 
 pytestmark = pytest.mark.browser
 
@@ -417,7 +417,7 @@ def run_script(source: str, *args: str) -> dict[str, Any]:
 ASYNCIO_SCRIPT = """
     import asyncio, json, sys
     from playwright.async_api import async_playwright
-    from scrapy_vastcaptcha.browser import chromium_launch_options, route_widget_scripts
+    from scrapy_vastcaptcha.testing.browser import chromium_launch_options, route_widget_scripts
     from scrapy_vastcaptcha.playwright import install_hooks, solve_captchas
     from scrapy_vastcaptcha.playwright.errors import ReactorMismatchError
 

@@ -19,13 +19,13 @@ import pytest_twisted
 from playwright.async_api import Browser, Page, async_playwright
 from twisted.internet import defer
 
-from scrapy_vastcaptcha.browser import chromium_launch_options, route_widget_scripts
-from scrapy_vastcaptcha.client import SolveResult
-from scrapy_vastcaptcha.errors import InvalidTaskError
+from scrapy_vastcaptcha.api._protocol import Solution
+from scrapy_vastcaptcha.api.client import SolveResult
+from scrapy_vastcaptcha.api.errors import InvalidTaskError
+from scrapy_vastcaptcha.api.tasks import Task
 from scrapy_vastcaptcha.playwright import CaptchaResult, install_hooks, solve_captchas
-from scrapy_vastcaptcha.protocol import Solution
-from scrapy_vastcaptcha.tasks import Task
 from scrapy_vastcaptcha.testing import EmulatorHandle
+from scrapy_vastcaptcha.testing.browser import chromium_launch_options, route_widget_scripts
 
 pytestmark = pytest.mark.browser
 

@@ -16,10 +16,10 @@ from playwright.async_api import Page
 from scrapy import Request, Spider
 from scrapy.http import Response
 
-from scrapy_vastcaptcha.browser import chromium_launch_options, route_widget_scripts
 from scrapy_vastcaptcha.demo.catalog import products
 from scrapy_vastcaptcha.playwright import install_hooks, solve_captchas
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
+from scrapy_vastcaptcha.testing.browser import chromium_launch_options, route_widget_scripts
 from tests.crawling import crawl
 
 pytestmark = pytest.mark.browser

@@ -23,8 +23,10 @@ pytestmark = pytest.mark.browser
 SYNC_SCRIPT = """
     import json, sys, time
     from playwright.sync_api import sync_playwright
-    from scrapy_vastcaptcha.browser import chromium_launch_options, route_widget_scripts_sync
-    from scrapy_vastcaptcha.errors import SolveTimeoutError
+    from scrapy_vastcaptcha.testing.browser import (
+        chromium_launch_options, route_widget_scripts_sync,
+    )
+    from scrapy_vastcaptcha.api.errors import SolveTimeoutError
     from scrapy_vastcaptcha.playwright.sync_api import (
         BackgroundSolver, find_captchas, install_hooks, solve_captchas,
     )

@@ -17,9 +17,9 @@ from scrapy_vastcaptcha import (
     TaskFailedError,
     TransportError,
 )
-from scrapy_vastcaptcha import protocol as p
-from scrapy_vastcaptcha.credentials import ApiKey
-from scrapy_vastcaptcha.errors import classify
+from scrapy_vastcaptcha.api import _protocol as p
+from scrapy_vastcaptcha.api.credentials import ApiKey
+from scrapy_vastcaptcha.api.errors import classify
 
 TASK = RecaptchaV2Task(website_url="https://a.example/", website_key="sitekey-1234")
 

@@ -13,7 +13,7 @@ import pytest
 import pytest_twisted
 import scrapy
 
-from scrapy_vastcaptcha.credentials import ApiKey
+from scrapy_vastcaptcha.api.credentials import ApiKey
 from scrapy_vastcaptcha.demo.spider import ShopSpider, expected_skus
 from scrapy_vastcaptcha.middleware import CaptchaError
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle

@@ -17,8 +17,9 @@ from playwright.async_api import async_playwright
 from playwright.sync_api import Browser, Frame, Page, Playwright, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
-from scrapy_vastcaptcha import widgets
-from scrapy_vastcaptcha.browser import (
+from scrapy_vastcaptcha.demo import SITEKEYS, products
+from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle, widgets
+from scrapy_vastcaptcha.testing.browser import (
     CHROMIUM_ARGS,
     CHROMIUM_ENV,
     chromium_launch_options,
@@ -27,8 +28,6 @@ from scrapy_vastcaptcha.browser import (
     route_widget_scripts,
     route_widget_scripts_sync,
 )
-from scrapy_vastcaptcha.demo import SITEKEYS, products
-from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
 
 T = TypeVar("T")
 UNSOLVED = widgets.UNSOLVED_TOKEN

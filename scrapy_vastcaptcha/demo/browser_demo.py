@@ -15,8 +15,8 @@ import time
 
 from playwright.async_api import BrowserContext, async_playwright
 
-from scrapy_vastcaptcha.browser import chromium_launch_options, route_widget_scripts
 from scrapy_vastcaptcha.playwright import CaptchaResult, install_hooks, solve_captchas
+from scrapy_vastcaptcha.testing.browser import chromium_launch_options, route_widget_scripts
 
 #: path, frame holding the form, whether the page submits itself from a callback
 PAGES = [

@@ -2,7 +2,7 @@
 
 Widget markup follows each provider's public embed snippet and points at the
 real script URLs; in a test browser those are routed to the stand-in widgets
-(see :mod:`scrapy_vastcaptcha.browser`). Every value is escaped for where it
+(see :mod:`scrapy_vastcaptcha.testing.browser`). Every value is escaped for where it
 lands: ``html.escape`` for markup, :func:`script_json` inside ``<script>``.
 """
 

@@ -37,9 +37,10 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
-from scrapy_vastcaptcha.client import VastCaptchaClient
-from scrapy_vastcaptcha.credentials import ApiKey
-from scrapy_vastcaptcha.errors import SolveTimeoutError
+from scrapy_vastcaptcha.api.client import VastCaptchaClient
+from scrapy_vastcaptcha.api.credentials import ApiKey
+from scrapy_vastcaptcha.api.errors import SolveTimeoutError
+from scrapy_vastcaptcha.api.tasks import Task
 from scrapy_vastcaptcha.playwright import flow
 from scrapy_vastcaptcha.playwright.errors import (
     BrowserCaptchaError,
@@ -60,7 +61,6 @@ from scrapy_vastcaptcha.playwright.results import (
 from scrapy_vastcaptcha.playwright.scripts import hook_script
 from scrapy_vastcaptcha.playwright.solving import AsyncClient, solve_all
 from scrapy_vastcaptcha.playwright.steps import Flow, Outcome, run_async
-from scrapy_vastcaptcha.tasks import Task
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Frame, Page
@@ -157,8 +157,8 @@ async def solve_captchas(
     :param api_key: VastCap key; default ``$VASTCAPTCHA_API_KEY``.
     :param api_url: API URL; default ``$VASTCAPTCHA_API_URL`` or the service.
     :param client: a client to use instead (e.g. a shared
-        :class:`~scrapy_vastcaptcha.client.VastCaptchaClient`); it is not closed.
-    :param kinds: only these :data:`~scrapy_vastcaptcha.tasks.KINDS`.
+        :class:`~scrapy_vastcaptcha.api.client.VastCaptchaClient`); it is not closed.
+    :param kinds: only these :data:`~scrapy_vastcaptcha.api.tasks.KINDS`.
     :param wait: seconds to wait for a captcha to appear and render; 0 looks once.
     :param timeout: overall deadline of the call in seconds (waiting, solving, injecting).
     :param raise_on_error: raise the first captcha's error; otherwise report

@@ -15,13 +15,13 @@ from collections.abc import Coroutine, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
-from scrapy_vastcaptcha.client import VastCaptchaClient
-from scrapy_vastcaptcha.credentials import ApiKey, resolve_api_key, resolve_api_url
-from scrapy_vastcaptcha.errors import SolveTimeoutError, VastCaptchaError
+from scrapy_vastcaptcha.api.client import VastCaptchaClient
+from scrapy_vastcaptcha.api.credentials import ApiKey, resolve_api_key, resolve_api_url
+from scrapy_vastcaptcha.api.errors import SolveTimeoutError, VastCaptchaError
+from scrapy_vastcaptcha.api.tasks import Task
 from scrapy_vastcaptcha.playwright.reactor import reactor_thread_loop
 from scrapy_vastcaptcha.playwright.solving import solve_all
 from scrapy_vastcaptcha.playwright.steps import Outcome
-from scrapy_vastcaptcha.tasks import Task
 
 T = TypeVar("T")
 

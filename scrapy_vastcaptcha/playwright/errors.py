@@ -1,8 +1,8 @@
-"""Errors of the Playwright helper, on top of :mod:`scrapy_vastcaptcha.errors`."""
+"""Errors of the Playwright helper, on top of :mod:`scrapy_vastcaptcha.api.errors`."""
 
 from __future__ import annotations
 
-from scrapy_vastcaptcha.errors import ConfigurationError, VastCaptchaError
+from scrapy_vastcaptcha.api.errors import ConfigurationError, VastCaptchaError
 
 
 class BrowserCaptchaError(VastCaptchaError):

@@ -15,13 +15,13 @@ from typing import Any
 
 from playwright.async_api import Error as PlaywrightError
 
-from scrapy_vastcaptcha.errors import InvalidTaskError, VastCaptchaError
+from scrapy_vastcaptcha.api.errors import InvalidTaskError, VastCaptchaError
+from scrapy_vastcaptcha.api.tasks import KINDS
 from scrapy_vastcaptcha.playwright import records
 from scrapy_vastcaptcha.playwright.errors import ImageCaptureError
 from scrapy_vastcaptcha.playwright.results import CaptchaResult, FoundCaptcha, FrameInfo
 from scrapy_vastcaptcha.playwright.scripts import script
 from scrapy_vastcaptcha.playwright.steps import Call, Flow, Solve
-from scrapy_vastcaptcha.tasks import KINDS
 
 # Longest single wait for a change before looking again anyway: a frame that
 # navigates without the init hook installed reports nothing.

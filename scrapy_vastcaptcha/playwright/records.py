@@ -12,8 +12,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
+from scrapy_vastcaptcha.api.client import SolveResult
+from scrapy_vastcaptcha.api.tasks import FunCaptchaTask, Task
 from scrapy_vastcaptcha.captcha import Captcha, build_task
-from scrapy_vastcaptcha.client import SolveResult
 from scrapy_vastcaptcha.playwright.errors import InjectionError, WidgetNotReadyError
 from scrapy_vastcaptcha.playwright.results import (
     TOKEN_LIFETIMES,
@@ -22,7 +23,6 @@ from scrapy_vastcaptcha.playwright.results import (
     FoundCaptcha,
     FrameInfo,
 )
-from scrapy_vastcaptcha.tasks import FunCaptchaTask, Task
 
 F = TypeVar("F")
 
@@ -120,7 +120,7 @@ def plan_task(
     proxy: str | None = None,
     cookies: Mapping[str, str] | None = None,
 ) -> Task:
-    """The task for one captcha. Raises :class:`~scrapy_vastcaptcha.errors.InvalidTaskError`
+    """The task for one captcha. Raises :class:`~scrapy_vastcaptcha.api.errors.InvalidTaskError`
     when the page's data is unusable (a malformed site key, say), and
     :class:`WidgetNotReadyError` for a widget that never rendered.
 

@@ -6,10 +6,10 @@ import asyncio
 from collections.abc import Sequence
 from typing import Protocol
 
-from scrapy_vastcaptcha.client import SolveResult
-from scrapy_vastcaptcha.errors import SolveTimeoutError
+from scrapy_vastcaptcha.api.client import SolveResult
+from scrapy_vastcaptcha.api.errors import SolveTimeoutError
+from scrapy_vastcaptcha.api.tasks import Task
 from scrapy_vastcaptcha.playwright.steps import Outcome
-from scrapy_vastcaptcha.tasks import Task
 
 
 class AsyncClient(Protocol):

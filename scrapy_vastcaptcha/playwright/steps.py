@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from scrapy_vastcaptcha.client import SolveResult
-from scrapy_vastcaptcha.tasks import Task
+from scrapy_vastcaptcha.api.client import SolveResult
+from scrapy_vastcaptcha.api.tasks import Task
 
 T = TypeVar("T")
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import TYPE_CHECKING
 
-from scrapy_vastcaptcha.credentials import ApiKey
+from scrapy_vastcaptcha.api.credentials import ApiKey
 from scrapy_vastcaptcha.playwright import DEFAULT_MIN_SCORE, DEFAULT_TIMEOUT, DEFAULT_WAIT, flow
 from scrapy_vastcaptcha.playwright.background import BackgroundSolver
 from scrapy_vastcaptcha.playwright.results import CaptchaResult, FoundCaptcha

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from scrapy_vastcaptcha.commands import add_api_arguments, run_reactor
+from scrapy_vastcaptcha.cli._common import add_api_arguments, run_reactor
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -13,7 +13,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scrapy_vastcaptcha.client import VastCaptchaClient
+    from scrapy_vastcaptcha.api.client import VastCaptchaClient
 
     async def main(reactor: Any) -> int:
         client = VastCaptchaClient(args.api_key, args.api_url, reactor=reactor)

@@ -14,11 +14,11 @@ from collections.abc import Sequence
 
 # name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "balance": ("scrapy_vastcaptcha.commands.balance", "print the account balance"),
-    "solve": ("scrapy_vastcaptcha.commands.solve", "solve one captcha and print the token"),
-    "demo": ("scrapy_vastcaptcha.commands.demo", "run the demo: every captcha kind, offline"),
-    "emulator": ("scrapy_vastcaptcha.emulator.command", "run the offline VastCap API emulator"),
-    "demo-site": ("scrapy_vastcaptcha.demo.command", "run the demo shop with captcha widgets"),
+    "balance": ("scrapy_vastcaptcha.cli.balance", "print the account balance"),
+    "solve": ("scrapy_vastcaptcha.cli.solve", "solve one captcha and print the token"),
+    "demo": ("scrapy_vastcaptcha.cli.demo", "run the demo: every captcha kind, offline"),
+    "emulator": ("scrapy_vastcaptcha.cli.emulator", "run the offline VastCap API emulator"),
+    "demo-site": ("scrapy_vastcaptcha.cli.demo_site", "run the demo shop with captcha widgets"),
 }
 
 

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any, cast
 
-from scrapy_vastcaptcha.commands import add_api_arguments, run_reactor
-from scrapy_vastcaptcha.errors import InvalidTaskError
-from scrapy_vastcaptcha.tasks import KINDS, Task
+from scrapy_vastcaptcha.api.errors import InvalidTaskError
+from scrapy_vastcaptcha.api.tasks import KINDS, Task
+from scrapy_vastcaptcha.cli._common import add_api_arguments, run_reactor
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -58,7 +58,7 @@ def _extra(pairs: list[str]) -> dict[str, Any]:
 
 def build_task(args: argparse.Namespace) -> Task:
     """The task the command line describes (shared with the demo runner)."""
-    from scrapy_vastcaptcha.tasks import TASK_TYPES, ImageToTextTask, WebsiteTask
+    from scrapy_vastcaptcha.api.tasks import TASK_TYPES, ImageToTextTask, WebsiteTask
 
     common: dict[str, Any] = {
         "proxy": args.proxy,
@@ -92,7 +92,7 @@ def build_task(args: argparse.Namespace) -> Task:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scrapy_vastcaptcha.client import SolveEvent, VastCaptchaClient
+    from scrapy_vastcaptcha.api.client import SolveEvent, VastCaptchaClient
 
     def progress(event: SolveEvent) -> None:
         if event.name == "created":

@@ -10,7 +10,7 @@ from typing import Any
 from twisted.internet import defer
 from twisted.python.failure import Failure
 
-from scrapy_vastcaptcha.errors import VastCaptchaError, error_code
+from scrapy_vastcaptcha.api.errors import VastCaptchaError, error_code
 
 
 def add_api_arguments(parser: argparse.ArgumentParser) -> None:

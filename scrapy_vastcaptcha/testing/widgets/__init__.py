@@ -1,7 +1,7 @@
 """Stand-in captcha widget scripts and frames, shipped as package data.
 
 They replace the real provider scripts in test browsers (see
-:func:`scrapy_vastcaptcha.browser.route_widget_scripts`): same globals, hidden
+:func:`scrapy_vastcaptcha.testing.browser.route_widget_scripts`): same globals, hidden
 fields, iframes and callbacks as reCAPTCHA, hCaptcha and Turnstile, but they can
 never produce a valid token themselves.
 """

@@ -17,8 +17,8 @@ import time
 from collections import Counter, defaultdict
 from typing import Any
 
-from scrapy_vastcaptcha.commands import add_api_arguments
-from scrapy_vastcaptcha.credentials import ENV_API_KEY
+from scrapy_vastcaptcha.api.credentials import ENV_API_KEY
+from scrapy_vastcaptcha.cli._common import add_api_arguments
 
 #: Solve times of the emulator in the demo: like the service's 5-30 s, ten times faster.
 DEMO_SOLVE_TIME = "0.5:3"
@@ -91,7 +91,7 @@ def _run_crawl(spider_cls: Any, settings: dict[str, Any], **kwargs: Any) -> dict
             "ADDONS": {"scrapy_vastcaptcha.Addon": 500},
             "LOG_LEVEL": "WARNING",
             "TELNETCONSOLE_ENABLED": False,
-            "EXTENSIONS": {"scrapy_vastcaptcha.commands.demo.Progress": 0},
+            "EXTENSIONS": {"scrapy_vastcaptcha.cli.demo.Progress": 0},
             **settings,
         }
     )

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, Protocol, cast
 
-from .config import FAULT_NAMES, ConfigError, EmulatorConfig
+from scrapy_vastcaptcha.emulator.config import FAULT_NAMES, ConfigError, EmulatorConfig
 
 DEFAULT_PORT = 8765
 
@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     from twisted.internet import reactor as installed
     from twisted.internet.error import CannotListenError
 
-    from .server import start_emulator
+    from scrapy_vastcaptcha.emulator.server import start_emulator
 
     reactor = cast(_Reactor, installed)
     _log_warnings_to_stderr()

@@ -2,7 +2,7 @@
 
 Standard library only, and synchronous: the servers live in other processes,
 so blocking calls here never stall their event loops. Used by the pytest
-fixtures in :mod:`scrapy_vastcaptcha.pytest_plugin` and usable on its own::
+fixtures in :mod:`scrapy_vastcaptcha.testing.pytest_plugin` and usable on its own::
 
     with EmulatorHandle.launch("--solve-time", "0.2:0.5") as emulator:
         emulator.configure(faults={"http_5xx": 0.2})
