@@ -27,7 +27,6 @@ def captcha_settings(emulator: EmulatorHandle, **overrides: Any) -> dict[str, An
         "VASTCAPTCHA_POLL_INTERVAL": 0.1,
         "LOG_LEVEL": "INFO",
         "TELNETCONSOLE_ENABLED": False,
-        "REQUEST_FINGERPRINTER_IMPLEMENTATION": "2.7",
         "ROBOTSTXT_OBEY": False,
     }
     settings.update(overrides)

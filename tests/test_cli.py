@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import scrapy_vastcaptcha
 from scrapy_vastcaptcha.testing import EmulatorHandle
 
 
@@ -103,3 +104,9 @@ def test_plain_http_to_a_remote_host_is_refused() -> None:
     done = run("balance", "--api-key", "vastCap_x_123456", "--api-url", "http://10.1.2.3/api")
     assert done.returncode == 1
     assert "plain-http" in done.stderr
+
+
+def test_version_is_the_package_version() -> None:
+    done = run("--version")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"vastcaptcha {scrapy_vastcaptcha.__version__}\n"

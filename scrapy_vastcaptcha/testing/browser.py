@@ -33,9 +33,9 @@ CHROMIUM_ENV = "VASTCAPTCHA_CHROMIUM"
 _SYSTEM_CHROMIUM = "/usr/bin/chromium"
 _CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
-# Flags that keep a headless Chromium quiet and sandbox-free inside containers.
+# Flags that keep a headless Chromium quiet and offline; the sandbox stays on
+# (see chromium_launch_options).
 CHROMIUM_ARGS: tuple[str, ...] = (
-    "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
     "--no-first-run",
@@ -67,13 +67,35 @@ def find_chromium() -> str | None:
     return None
 
 
+# Files that container runtimes (Docker; Podman and others) create in the root.
+CONTAINER_MARKERS: tuple[str, ...] = ("/.dockerenv", "/run/.containerenv")
+
+
+def _sandbox_unavailable() -> bool:
+    # Chromium refuses to start its sandbox as root, and containers usually deny
+    # the user namespaces it needs.
+    geteuid = getattr(os, "geteuid", None)  # not on Windows
+    if geteuid is not None and geteuid() == 0:
+        return True
+    return any(os.path.exists(marker) for marker in CONTAINER_MARKERS)
+
+
 def chromium_launch_options(**overrides: Any) -> dict[str, Any]:
     """Keyword arguments for ``playwright.chromium.launch(**...)``.
 
     Headless, with :data:`CHROMIUM_ARGS` and the ``executable_path`` of
     :func:`find_chromium` when one is found; ``overrides`` replace any key.
+
+    Chromium's sandbox stays on, except where it cannot work: when the process
+    runs as root (``os.geteuid() == 0``) or inside a container (a
+    :data:`CONTAINER_MARKERS` file exists), ``--no-sandbox`` is added. Pages
+    loaded there are then less isolated from the machine, so point such a
+    browser only at sites you trust or at the offline stand-ins.
     """
-    options: dict[str, Any] = {"headless": True, "args": list(CHROMIUM_ARGS)}
+    args = list(CHROMIUM_ARGS)
+    if _sandbox_unavailable():
+        args.append("--no-sandbox")
+    options: dict[str, Any] = {"headless": True, "args": args}
     executable = find_chromium()
     if executable:
         options["executable_path"] = executable
