@@ -15,6 +15,11 @@ from typing import Any, TypeVar
 from scrapy_vastcaptcha.api.client import SolveResult
 from scrapy_vastcaptcha.api.tasks import FunCaptchaTask, Task
 from scrapy_vastcaptcha.captcha import Captcha, build_task
+from scrapy_vastcaptcha.evidence import (
+    RecaptchaEvidence,
+    normalise_sitekey,
+    recaptcha_verdict,
+)
 from scrapy_vastcaptcha.playwright.errors import InjectionError, WidgetNotReadyError
 from scrapy_vastcaptcha.playwright.results import (
     TOKEN_LIFETIMES,
@@ -31,11 +36,63 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def kind_of(record: Mapping[str, Any]) -> str:
+def recaptcha_evidence(
+    record: Mapping[str, Any], page: Mapping[str, Any] | None = None
+) -> RecaptchaEvidence:
+    """The :class:`RecaptchaEvidence` of one reCAPTCHA record of ``detect.js``;
+    ``page`` is the frame's ``recaptcha`` report (render and execute keys).
+
+    Only what the page itself said counts as the widget's size for an element
+    that is a button or an input: the library renders those invisibly for v2
+    and v3 alike, so its badge and size option tell nothing there.
+    """
+    raw = record.get("evidence") or {}
+    page = page or {}
+    sitekey = normalise_sitekey(_text(record.get("sitekey")) or "")
+    tag = _text(raw.get("tag")) or ""
+    size = _text(raw.get("dataSize")) or _text(raw.get("renderSize"))
+    if size is None and tag not in ("button", "input"):
+        size = (
+            _text(raw.get("clientSize"))
+            or _text(raw.get("anchorSize"))
+            or ("invisible" if raw.get("badge") else None)
+        )
+    render_keys = _keys(page.get("renderKeys"))
+    if raw.get("isolated") and sitekey:
+        # only api.js?render=KEY (or execute(KEY)) makes an isolated client
+        render_keys |= {sitekey}
+    return RecaptchaEvidence(
+        sitekey=sitekey,
+        tag=tag,
+        input_type=_text(raw.get("inputType")),
+        size=size,
+        action=_action(raw),
+        has_callback=isinstance(record.get("callback"), Mapping),
+        render_keys=render_keys,
+        execute_keys=_keys(page.get("executeKeys")),
+        enterprise=bool(record.get("enterprise")),
+    )
+
+
+def _keys(values: Any) -> frozenset[str]:
+    return frozenset(normalise_sitekey(v) for v in values or () if isinstance(v, str) and v.strip())
+
+
+def _action(raw: Mapping[str, Any]) -> str | None:
+    """The widget's action: the page's own (attribute, render option), then
+    what the library and the anchor frame carry, then an execute call's."""
+    for source in ("dataAction", "renderAction", "clientAction", "anchorAction", "executeAction"):
+        value = _text(raw.get(source))
+        if value is not None:
+            return value
+    return None
+
+
+def kind_of(record: Mapping[str, Any], page: Mapping[str, Any] | None = None) -> str:
     """The :class:`Captcha` kind of a raw widget record."""
     provider = str(record.get("provider"))
     if provider == "recaptcha":
-        return "recaptcha-v3" if record.get("v3") else "recaptcha-v2"
+        return recaptcha_verdict(recaptcha_evidence(record, page)).kind
     return provider
 
 
@@ -45,34 +102,55 @@ def captcha_from_record(
     *,
     min_score: float | None = None,
     action: str | None = None,
+    page: Mapping[str, Any] | None = None,
 ) -> Captcha:
     """The :class:`Captcha` of one raw record found in the frame at ``page_url``.
 
     ``action`` is used for a reCAPTCHA v3 widget whose page does not reveal
-    one; ``min_score`` applies to reCAPTCHA v3 only.
+    one; ``min_score`` applies to reCAPTCHA v3 only; ``page`` is the frame's
+    ``recaptcha`` report.
     """
-    kind = kind_of(record)
+    provider = str(record.get("provider"))
     callback = record.get("callback")
     named = (
         _text(callback.get("name"))
         if isinstance(callback, Mapping) and callback.get("source") == "data-callback"
         else None
     )
+    if provider == "recaptcha":
+        evidence = recaptcha_evidence(record, page)
+        verdict = recaptcha_verdict(evidence)
+        kind, invisible, sitekey = verdict.kind, verdict.invisible, evidence.sitekey
+        own_action = evidence.action
+    else:
+        kind, invisible = provider, bool(record.get("invisible"))
+        sitekey = normalise_sitekey(_text(record.get("sitekey")) or "")
+        own_action = _text(record.get("action"))
     v3 = kind == "recaptcha-v3"
     return Captcha(
         kind=kind,
-        sitekey=_text(record.get("sitekey")) or "",
+        sitekey=sitekey,
         page_url=page_url,
-        action=_text(record.get("action")) or (action if v3 else None),
+        action=own_action or (action if v3 else None),
         cdata=_text(record.get("cdata")),
         page_data=_text(record.get("pageData")),
-        invisible=bool(record.get("invisible")) and not v3,
+        invisible=invisible and not v3,
         enterprise=bool(record.get("enterprise")),
         min_score=min_score if v3 else None,
         rqdata=_text(record.get("rqdata")),
         callback=named,
         fields=tuple(str(name) for name in record.get("fields") or () if name),
     )
+
+
+def is_ready(record: Mapping[str, Any], captcha: Captcha) -> bool:
+    """Whether a record's widget can take a token: rendered, or (v3) able to
+    hand one out through ``grecaptcha.execute``."""
+    if record.get("provider") != "recaptcha":
+        return bool(record.get("ready"))
+    if record.get("rendered"):
+        return True
+    return captcha.kind == "recaptcha-v3" and bool(record.get("executeReady"))
 
 
 def found_in_frame(
@@ -85,15 +163,19 @@ def found_in_frame(
 ) -> list[FoundCaptcha[F]]:
     """Every widget of one frame's ``detect.js`` report."""
     found = []
+    page = report.get("recaptcha")
     for record in report.get("widgets") or ():
         callback = record.get("callback")
+        captcha = captcha_from_record(
+            record, info.url, min_score=min_score, action=action, page=page
+        )
         found.append(
             FoundCaptcha(
-                captcha=captcha_from_record(record, info.url, min_score=min_score, action=action),
+                captcha=captcha,
                 frame=frame,
                 frame_info=info,
                 ref=str(record["ref"]),
-                ready=bool(record.get("ready")),
+                ready=is_ready(record, captcha),
                 widget_id=_text(record.get("widgetId")),
                 callback=(
                     CallbackInfo(str(callback["name"]), str(callback["source"]))

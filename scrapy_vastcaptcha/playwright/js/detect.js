@@ -158,6 +158,18 @@
   }
 
   // ---- reCAPTCHA -----------------------------------------------------------
+  //
+  // Three views of the same widgets: the declared containers (.g-recaptcha
+  // markup and the containers of recorded render() calls), the library's
+  // clients in ___grecaptcha_cfg.clients, and the response textareas it
+  // renders. A client is tied to its container by containment, never by
+  // identity: releases keep the container itself, an inner div, the iframe's
+  // parent, a badge in <body> or only the textarea, at varying depths and
+  // under varying minified names. Only raw evidence is reported; which kind a
+  // widget is (v2, invisible, v3) is decided in Python by the rules shared
+  // with the HTML detector (scrapy_vastcaptcha.evidence).
+
+  const siteKey = (value) => (typeof value === "string" && value.trim() !== "" ? value.trim() : null);
 
   const recaptchaScripts = [];
   for (const script of document.querySelectorAll("script[src]")) {
@@ -168,151 +180,307 @@
   }
   const renderKeys = new Map();
   for (const url of recaptchaScripts) {
-    const render = url.searchParams.get("render");
+    const render = siteKey(url.searchParams.get("render"));
     if (render && render !== "explicit" && render !== "onload") {
       renderKeys.set(render, url);
     }
   }
 
-  // Actions a page passes to grecaptcha.execute in its own inline scripts:
-  // v3 pages often call execute only at submit time, after we solved.
-  const executeActions = {};
+  // Keys (and actions) passed to grecaptcha.execute: in the page's inline
+  // scripts (v3 pages often call execute only at submit time, after we
+  // solved) and in calls recorded by the init hook.
+  const executeKeys = new Set();
+  const executeActions = Object.create(null);
   const executeCall = /grecaptcha(?:\.enterprise)?\.execute\(\s*(['"])([^'"]+)\1\s*,\s*\{[^}]*?\baction\s*:\s*(['"])([^'"]*)\3/g;
   for (const script of document.querySelectorAll("script:not([src])")) {
     for (const match of (script.textContent || "").matchAll(executeCall)) {
-      executeActions[match[2]] = match[4];
+      const key = siteKey(match[2]);
+      if (key) {
+        executeKeys.add(key);
+        executeActions[key] = match[4];
+      }
+    }
+  }
+  for (const call of registry.executes || []) {
+    const key = siteKey(call.sitekey);
+    if (key) {
+      executeKeys.add(key);
+      if (text(call.action)) {
+        executeActions[key] = call.action;
+      }
     }
   }
 
+  function isWindow(value) {
+    try {
+      return value.window === value;
+    } catch (error) {
+      return true; // a cross-origin window refuses even this
+    }
+  }
+
+  const SEARCH_DEPTH = 10;
+  const SEARCH_BUDGET = 20000;
+
+  // The client object is minified and nested differently in every release:
+  // walk it breadth-first (bounded) for its parameters (the first object
+  // with a string sitekey) and every element it references.
   function searchClient(client) {
-    // The client object is minified and nested differently in every release:
-    // search it breadth-first for the parameters (an object with a sitekey)
-    // and the widget's container element.
     let params = null;
-    let container = null;
+    const elements = [];
     const seen = new Set();
-    const queue = [[client, 0]];
-    while (queue.length) {
-      const [value, depth] = queue.shift();
-      if (!value || typeof value !== "object" || seen.has(value) || value === window) {
-        continue;
-      }
-      seen.add(value);
-      if (value.nodeType !== undefined) {
-        if (isElement(value) && !container) {
-          container = value;
-        }
-        continue;
-      }
-      if (!params && typeof value.sitekey === "string") {
-        params = value;
-      }
-      if (depth >= 5) {
-        continue;
-      }
-      for (const name of Object.keys(value)) {
-        let child;
-        try {
-          child = value[name];
-        } catch (error) {
+    let level = [client];
+    let budget = SEARCH_BUDGET;
+    for (let depth = 0; depth <= SEARCH_DEPTH && level.length > 0 && budget > 0; depth++) {
+      const next = [];
+      for (const value of level) {
+        if (!value || typeof value !== "object" || seen.has(value) || budget-- <= 0) {
           continue;
         }
-        if (child && typeof child === "object") {
-          queue.push([child, depth + 1]);
+        seen.add(value);
+        if (isWindow(value)) {
+          continue;
+        }
+        let names;
+        try {
+          if (value.nodeType !== undefined) {
+            if (isElement(value)) {
+              elements.push(value);
+            }
+            continue;
+          }
+          if (!params && typeof value.sitekey === "string") {
+            params = value;
+          }
+          names = Object.keys(value);
+        } catch (error) {
+          continue; // a hostile getter or proxy
+        }
+        for (const name of names) {
+          let child;
+          try {
+            child = value[name];
+          } catch (error) {
+            continue;
+          }
+          if (child && typeof child === "object") {
+            next.push(child);
+          }
         }
       }
+      level = next;
     }
-    return { params: params, container: container };
+    return { params: params, elements: elements };
+  }
+
+  const RESPONSE_AREA = "textarea.g-recaptcha-response, textarea[name='g-recaptcha-response']";
+  // hCaptcha writes a g-recaptcha-response textarea too, for compatibility
+  const inHcaptcha = (element) => Boolean(element.closest(".h-captcha, [data-hcaptcha-widget-id]"));
+
+  function responseAreas(root) {
+    const found = root.matches(RESPONSE_AREA) ? [root] : Array.from(root.querySelectorAll(RESPONSE_AREA));
+    return found.filter((area) => !inHcaptcha(area));
+  }
+
+  // The library names the textarea after the client id; a tree holding an
+  // element with exactly one response textarea names it too.
+  function clientTextarea(id, elements) {
+    const byId = document.getElementById(id === "0" ? "g-recaptcha-response" : "g-recaptcha-response-" + id);
+    if (byId && byId.tagName === "TEXTAREA" && !inHcaptcha(byId)) {
+      return byId;
+    }
+    for (const element of elements) {
+      const areas = responseAreas(element);
+      if (areas.length === 1) {
+        return areas[0];
+      }
+    }
+    return null;
+  }
+
+  const declared = [];
+  const declaredElements = new Set();
+  function declare(element) {
+    if (!declaredElements.has(element)) {
+      declaredElements.add(element);
+      declared.push(element);
+    }
+  }
+  for (const element of document.querySelectorAll(".g-recaptcha[data-sitekey]")) {
+    declare(element);
+  }
+  for (const hook of registry.hooks) {
+    if (hook.provider === "recaptcha" && isElement(hook.container) && hook.container.isConnected) {
+      declare(hook.container);
+    }
+  }
+
+  function depthOf(node) {
+    let depth = 0;
+    for (let current = node; current; current = current.parentNode) {
+      depth += 1;
+    }
+    return depth;
+  }
+
+  // How far apart a declared container and an element of a client are, or
+  // -1 when neither holds the other. An ancestor that also holds another
+  // declared container (<body>, a form with two widgets) proves nothing.
+  function distance(container, node) {
+    if (container === node) {
+      return 0;
+    }
+    if (container.contains(node)) {
+      return depthOf(node) - depthOf(container);
+    }
+    if (node.contains(container)) {
+      for (const other of declared) {
+        if (other !== container && node.contains(other)) {
+          return -1;
+        }
+      }
+      return depthOf(container) - depthOf(node);
+    }
+    return -1;
+  }
+
+  function declaredKey(element) {
+    const hook = hookFor("recaptcha", element, null).byContainer;
+    return siteKey(element.getAttribute("data-sitekey")) || (hook ? siteKey(hook.params.sitekey) : null);
   }
 
   const cfg = window.___grecaptcha_cfg;
   const clients = cfg && cfg.clients && typeof cfg.clients === "object" ? cfg.clients : {};
-  const seenContainers = new Set();
-  const seenRecaptchaKeys = new Set();
+  const clientInfos = [];
+  for (const id of Object.keys(clients)) {
+    const found = searchClient(clients[id]);
+    const sitekey = found.params ? siteKey(found.params.sitekey) : null;
+    if (!sitekey) {
+      continue;
+    }
+    const textarea = clientTextarea(String(id), found.elements);
+    clientInfos.push({
+      id: String(id),
+      params: found.params,
+      sitekey: sitekey,
+      elements: found.elements,
+      textarea: textarea,
+      nodes: textarea ? found.elements.concat([textarea]) : found.elements,
+    });
+  }
+
+  // Closest pairs first; each container and each client is used once, so
+  // one widget is one record.
+  const pairs = [];
+  declared.forEach((element, di) => {
+    const key = declaredKey(element);
+    clientInfos.forEach((client, ci) => {
+      if (key && key !== client.sitekey) {
+        return;
+      }
+      let best = -1;
+      for (const node of client.nodes) {
+        const apart = distance(element, node);
+        if (apart >= 0 && (best < 0 || apart < best)) {
+          best = apart;
+        }
+      }
+      if (best >= 0) {
+        pairs.push([best, di, ci]);
+      }
+    });
+  });
+  pairs.sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]);
+  const clientOf = new Map();
+  const matchedClients = new Set();
+  for (const [, di, ci] of pairs) {
+    if (!clientOf.has(di) && !matchedClients.has(ci)) {
+      clientOf.set(di, ci);
+      matchedClients.add(ci);
+    }
+  }
+
+  const slots = [];
+  const claimed = new Set();
+  declared.forEach((element, di) => {
+    const client = clientOf.has(di) ? clientInfos[clientOf.get(di)] : null;
+    const areas = client && client.textarea ? [client.textarea] : responseAreas(element);
+    slots.push({ element: element, client: client, areas: areas });
+    areas.forEach((area) => claimed.add(area));
+  });
+  clientInfos.forEach((client, ci) => {
+    if (matchedClients.has(ci) || (client.textarea && claimed.has(client.textarea))) {
+      return;
+    }
+    slots.push({ element: null, client: client, areas: client.textarea ? [client.textarea] : [] });
+    if (client.textarea) {
+      claimed.add(client.textarea);
+    }
+  });
+
   const grecaptcha = window.grecaptcha;
   const executeReady =
     Boolean(grecaptcha) &&
     (typeof grecaptcha.execute === "function" ||
       Boolean(grecaptcha.enterprise && typeof grecaptcha.enterprise.execute === "function"));
+  const seenRecaptchaKeys = new Set();
+  const BADGE = ".grecaptcha-badge";
 
-  for (const id of Object.keys(clients)) {
-    const { params, container } = searchClient(clients[id]);
-    if (!params) {
-      continue;
-    }
-    const numericId = Number(id);
-    const textarea =
-      document.getElementById(numericId === 0 ? "g-recaptcha-response" : "g-recaptcha-response-" + id) ||
-      (container ? container.querySelector("textarea.g-recaptcha-response") : null);
-    const box = textarea ? textarea.parentElement : container;
+  for (const slot of slots) {
+    const element = slot.element;
+    const client = slot.client;
+    const params = client ? client.params : {};
+    const hooks = hookFor("recaptcha", element, client ? client.id : null);
+    const options = (hooks.byContainer || hooks.byId || { params: {} }).params;
+    const sitekey = (element ? declaredKey(element) : null) || (client ? client.sitekey : null);
+    seenRecaptchaKeys.add(sitekey);
+    // the widget's box holds its anchor iframe and its textarea
+    const box = slot.areas.length ? slot.areas[0].parentElement : element;
     const anchor = box ? box.querySelector("iframe[src*='/recaptcha/']") : null;
     const anchorUrl = anchor ? parseUrl(anchor.src) : null;
-    const sitekey = text(params.sitekey);
-    const v3 = numericId >= 100000 || renderKeys.has(sitekey);
+    const badge = box ? box.closest(BADGE) || box.querySelector(BADGE) : null;
     const scriptUrl = renderKeys.get(sitekey) || recaptchaScripts[0] || null;
-    const enterprise = anchorUrl
-      ? anchorUrl.pathname.indexOf("/enterprise/") >= 0
-      : Boolean(scriptUrl && scriptUrl.pathname.endsWith("/enterprise.js"));
-    const element = isElement(container) ? container : null;
-    if (element) {
-      seenContainers.add(element);
-    }
-    seenRecaptchaKeys.add(sitekey);
-    const hooks = hookFor("recaptcha", element, String(id));
-    const size = text(params.size) || (anchorUrl ? anchorUrl.searchParams.get("size") : null);
-    const record = {
-      provider: "recaptcha",
-      sitekey: sitekey,
-      widgetId: String(id),
-      v3: v3,
-      invisible: size === "invisible",
-      enterprise: enterprise,
-      host: (anchorUrl || scriptUrl || { hostname: null }).hostname,
-      action:
-        text(params.action) ||
-        (anchorUrl ? text(anchorUrl.searchParams.get("sa")) : null) ||
-        (v3 && sitekey ? text(executeActions[sitekey]) : null),
-      cdata: null,
-      pageData: null,
-      ready: Boolean(textarea) || (v3 && executeReady),
-      executeReady: executeReady,
-    };
+    const tag = element ? element.tagName.toLowerCase() : "";
     const callback = findCallback([
       ["data-callback", element ? element.getAttribute("data-callback") : null],
       ["render-option", hooks.byContainer ? hooks.byContainer.params.callback : null],
       ["grecaptcha-cfg", params.callback],
       ["hook-registry", hooks.byId ? hooks.byId.params.callback : null],
     ]);
-    add(record, element || textarea, textarea ? [textarea] : [], callback, "recaptcha:" + id);
-  }
-
-  // Declared widgets the library has not rendered (yet).
-  for (const element of document.querySelectorAll(".g-recaptcha[data-sitekey]")) {
-    if (seenContainers.has(element)) {
-      continue;
-    }
-    const sitekey = text(element.getAttribute("data-sitekey"));
-    const scriptUrl = recaptchaScripts[0] || null;
-    const size = text(element.getAttribute("data-size"));
-    seenRecaptchaKeys.add(sitekey);
+    const attribute = (name) => (element ? text(element.getAttribute(name)) : null);
     add(
       {
         provider: "recaptcha",
         sitekey: sitekey,
-        widgetId: null,
-        v3: false,
-        invisible: size === "invisible",
-        enterprise: Boolean(scriptUrl && scriptUrl.pathname.endsWith("/enterprise.js")),
-        host: scriptUrl ? scriptUrl.hostname : null,
-        action: text(element.getAttribute("data-action")),
+        widgetId: client ? client.id : null,
+        enterprise: anchorUrl
+          ? anchorUrl.pathname.indexOf("/enterprise/") >= 0
+          : Boolean(scriptUrl && scriptUrl.pathname.endsWith("/enterprise.js")),
+        host: (anchorUrl || scriptUrl || { hostname: null }).hostname,
         cdata: null,
         pageData: null,
-        ready: false,
+        rendered: slot.areas.length > 0,
         executeReady: executeReady,
+        evidence: {
+          tag: tag,
+          inputType: tag === "input" ? element.getAttribute("type") || "text" : null,
+          dataSize: attribute("data-size"),
+          renderSize: text(options.size),
+          clientSize: text(params.size),
+          anchorSize: anchorUrl ? text(anchorUrl.searchParams.get("size")) : null,
+          badge: Boolean(badge),
+          dataAction: attribute("data-action"),
+          renderAction: text(options.action),
+          clientAction: text(params.action),
+          anchorAction: anchorUrl ? text(anchorUrl.searchParams.get("sa")) : null,
+          executeAction: sitekey ? text(executeActions[sitekey]) : null,
+          isolated: client !== null && Number(client.id) >= 100000,
+        },
       },
-      element,
-      [],
-      findCallback([["data-callback", element.getAttribute("data-callback")]])
+      element || slot.areas[0] || null,
+      slot.areas,
+      callback,
+      "recaptcha:" + (client ? client.id : sitekey)
     );
   }
 
@@ -327,15 +495,13 @@
         provider: "recaptcha",
         sitekey: sitekey,
         widgetId: null,
-        v3: true,
-        invisible: true,
         enterprise: url.pathname.endsWith("/enterprise.js"),
         host: url.hostname,
-        action: text(executeActions[sitekey]),
         cdata: null,
         pageData: null,
-        ready: executeReady,
+        rendered: false,
         executeReady: executeReady,
+        evidence: { tag: "", executeAction: text(executeActions[sitekey]) },
       },
       null,
       [],
@@ -343,6 +509,8 @@
       "recaptcha-v3:" + sitekey
     );
   }
+
+  const recaptchaEvidence = { renderKeys: Array.from(renderKeys.keys()), executeKeys: Array.from(executeKeys) };
 
   // ---- hCaptcha --------------------------------------------------------------
 
@@ -374,7 +542,6 @@
           text(params.sitekey) ||
           (fragment ? text(fragment.get("sitekey")) : null),
         widgetId: widgetId,
-        v3: false,
         invisible: size === "invisible",
         enterprise: false,
         host: frameUrl ? frameUrl.hostname : null,
@@ -432,7 +599,6 @@
         provider: "turnstile",
         sitekey: text(element.getAttribute("data-sitekey")) || text(params.sitekey) || text(pathKey),
         widgetId: widgetId,
-        v3: false,
         invisible: false,
         enterprise: false,
         host: frameUrl ? frameUrl.hostname : null,
@@ -461,7 +627,6 @@
         provider: "funcaptcha",
         sitekey: text(element.getAttribute("data-pkey")),
         widgetId: null,
-        v3: false,
         invisible: false,
         enterprise: false,
         host: null,
@@ -494,7 +659,6 @@
           provider: "image",
           sitekey: null,
           widgetId: null,
-          v3: false,
           invisible: false,
           enterprise: false,
           host: null,
@@ -514,6 +678,7 @@
     url: location.href,
     userAgent: navigator.userAgent,
     hooked: Boolean(registry.hooked),
+    recaptcha: recaptchaEvidence,
     widgets: widgets,
   };
 }

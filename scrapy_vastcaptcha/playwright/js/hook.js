@@ -6,8 +6,9 @@
  * and records each call's container and options (action, cData, chlPageData,
  * callback, ...) in a registry that detect.js reads. Some options, such as a
  * Turnstile challenge page's cData or a callback passed as a function, exist
- * nowhere else. The registry sits under a Symbol, so it is not enumerable and
- * cannot clash with page globals.
+ * nowhere else. grecaptcha[.enterprise].execute(KEY, {action}) calls are
+ * recorded too: a key a page executes is a v3 key. The registry sits under a
+ * Symbol, so it is not enumerable and cannot clash with page globals.
  */
 (() => {
   "use strict";
@@ -46,21 +47,79 @@
     });
   }
 
-  function wrapRender(provider, render) {
-    if (typeof render !== "function" || render[WRAPPED]) {
-      return render;
+  function recordExecute(target, options) {
+    // a widget id (number or digits) names a v2 widget, not a key
+    if (typeof target !== "string" || /^[0-9]*$/.test(target)) {
+      return;
     }
-    const wrapped = function (container, params) {
-      const widgetId = render.apply(this, arguments);
-      try {
-        record(provider, container, params, widgetId);
-      } catch (error) {
-        // recording must never break the page's own render call
+    registry.executes = registry.executes || [];
+    registry.executes.push({
+      sitekey: target,
+      action: options && typeof options.action === "string" ? options.action : null,
+    });
+  }
+
+  // inject.js marks its own execute override: stored as is, so that it can
+  // see that its assignment took
+  const INJECTED = Symbol.for("vastcaptcha.execute");
+
+  const wrappers = {
+    render(provider, render) {
+      const wrapped = function (container, params) {
+        const widgetId = render.apply(this, arguments);
+        try {
+          record(provider, container, params, widgetId);
+        } catch (error) {
+          // recording must never break the page's own render call
+        }
+        return widgetId;
+      };
+      return wrapped;
+    },
+    execute(provider, execute) {
+      if (execute[INJECTED]) {
+        return execute;
       }
-      return widgetId;
-    };
-    wrapped[WRAPPED] = true;
+      return function (target, options) {
+        try {
+          recordExecute(target, options);
+        } catch (error) {
+          // recording must never break the page's own execute call
+        }
+        return execute.apply(this, arguments);
+      };
+    },
+  };
+
+  function wrap(method, provider, fn) {
+    if (typeof fn !== "function" || fn[WRAPPED]) {
+      return fn;
+    }
+    const wrapped = wrappers[method](provider, fn);
+    if (wrapped !== fn) {
+      wrapped[WRAPPED] = true;
+    }
     return wrapped;
+  }
+
+  // Libraries often create the global first and add methods later, so the
+  // method is watched rather than wrapped once.
+  function watchMethod(api, method, provider) {
+    let current = wrap(method, provider, api[method]);
+    try {
+      Object.defineProperty(api, method, {
+        configurable: true,
+        enumerable: true,
+        get() {
+          return current;
+        },
+        set(next) {
+          current = wrap(method, provider, next);
+        },
+      });
+    } catch (error) {
+      // frozen API object: nothing to hook
+    }
   }
 
   // Calls onSet with the current and every future value of target[name].
@@ -95,24 +154,9 @@
     } catch (error) {
       return;
     }
-    // Libraries often create the global first and add render later, so the
-    // method is watched rather than wrapped once.
-    let render = wrapRender(provider, api.render);
-    try {
-      Object.defineProperty(api, "render", {
-        configurable: true,
-        enumerable: true,
-        get() {
-          return render;
-        },
-        set(next) {
-          render = wrapRender(provider, next);
-        },
-      });
-    } catch (error) {
-      // frozen API object: nothing to hook
-    }
+    watchMethod(api, "render", provider);
     if (provider === "recaptcha") {
+      watchMethod(api, "execute", provider);
       watchProperty(api, "enterprise", (enterprise) => hookApi("recaptcha", enterprise));
     }
   }
