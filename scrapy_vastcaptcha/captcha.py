@@ -54,6 +54,9 @@ class Captcha:
     #: Name of the page's callback, when the markup names one.
     callback: str | None = None
     fields: tuple[str, ...] = ()
+    #: The other kind this widget may be, when the page could not tell (reCAPTCHA
+    #: v2 vs v3): tried next if the site rejects a token of ``kind``.
+    alternative: str | None = None
     #: Extra task fields, sent as given.
     extra: Mapping[str, Any] = field(default_factory=dict)
 

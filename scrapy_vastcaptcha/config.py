@@ -6,6 +6,7 @@ convert them, and a value that does not convert names the setting at fault.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -16,6 +17,7 @@ from scrapy.settings import BaseSettings
 from scrapy_vastcaptcha.api.credentials import ENV_API_KEY, ApiKey, resolve_api_key, resolve_api_url
 from scrapy_vastcaptcha.api.errors import ConfigurationError
 from scrapy_vastcaptcha.detect import DETECTABLE_KINDS
+from scrapy_vastcaptcha.sessions import SESSION_POLICIES
 
 T = TypeVar("T")
 
@@ -36,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "VASTCAPTCHA_FORWARD_USER_AGENT": False,
     "VASTCAPTCHA_PRIORITY_ADJUST": 100,
     "VASTCAPTCHA_LOG_INTERVAL": 30.0,
+    "VASTCAPTCHA_SESSION_CHALLENGES": "auto",
 }
 
 
@@ -55,6 +58,7 @@ class MiddlewareConfig:
     forward_user_agent: bool
     priority_adjust: int
     log_interval: float
+    session_challenges: str
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> MiddlewareConfig:
@@ -98,7 +102,15 @@ class MiddlewareConfig:
             forward_user_agent=_get(settings, "VASTCAPTCHA_FORWARD_USER_AGENT", settings.getbool),
             priority_adjust=_get(settings, "VASTCAPTCHA_PRIORITY_ADJUST", settings.getint),
             log_interval=_get(settings, "VASTCAPTCHA_LOG_INTERVAL", settings.getfloat),
+            session_challenges=str(
+                settings.get("VASTCAPTCHA_SESSION_CHALLENGES", "auto") or "auto"
+            ).lower(),
         )
+        if config.session_challenges not in SESSION_POLICIES:
+            raise ConfigurationError(
+                "VASTCAPTCHA_SESSION_CHALLENGES must be one of "
+                f"{', '.join(SESSION_POLICIES)}, got {config.session_challenges!r}"
+            )
         for name in (
             "timeout",
             "http_timeout",
@@ -107,11 +119,16 @@ class MiddlewareConfig:
             "token_max_age",
             "log_interval",
         ):
-            if getattr(config, name) <= 0:
+            # "not > 0" also refuses nan, which every comparison lets through.
+            if not getattr(config, name) > 0 or getattr(config, name) == math.inf:
                 setting = f"VASTCAPTCHA_{name.upper()}"
-                raise ConfigurationError(f"{setting} must be positive, got {getattr(config, name)}")
-        if config.poll_interval is not None and config.poll_interval <= 0:
-            raise ConfigurationError("VASTCAPTCHA_POLL_INTERVAL must be positive")
+                raise ConfigurationError(
+                    f"{setting} must be positive and finite, got {getattr(config, name)}"
+                )
+        if config.poll_interval is not None and not 0 < config.poll_interval < math.inf:
+            raise ConfigurationError(
+                f"VASTCAPTCHA_POLL_INTERVAL must be positive and finite, got {config.poll_interval}"
+            )
         if config.v3_min_score is not None and not 0.1 <= config.v3_min_score <= 0.9:
             raise ConfigurationError(
                 f"VASTCAPTCHA_V3_MIN_SCORE must be between 0.1 and 0.9, got {config.v3_min_score}"

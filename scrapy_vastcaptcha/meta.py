@@ -38,6 +38,12 @@ SPEC_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "extra": ((dict,), "additional task fields, sent as given"),
     "forward_proxy": ((bool,), "override VASTCAPTCHA_FORWARD_PROXY for this request"),
     "forward_user_agent": ((bool,), "override VASTCAPTCHA_FORWARD_USER_AGENT for this request"),
+    "session_wide": (
+        (bool,),
+        "True: the captcha guards the whole session (solved once for every request waiting "
+        "on it); False: solve it for this request only (overrides "
+        "VASTCAPTCHA_SESSION_CHALLENGES)",
+    ),
 }
 
 
@@ -52,6 +58,7 @@ class Spec:
     url: str | None = None
     forward_proxy: bool | None = None
     forward_user_agent: bool | None = None
+    session_wide: bool | None = None
     captcha_options: Mapping[str, Any] = field(default_factory=dict)
 
     def captcha(self, page_url: str) -> Captcha:
@@ -122,5 +129,6 @@ def parse_spec(value: Any) -> Spec | None:
         url=value.get("url"),
         forward_proxy=value.get("forward_proxy"),
         forward_user_agent=value.get("forward_user_agent"),
+        session_wide=value.get("session_wide"),
         captcha_options=options,
     )

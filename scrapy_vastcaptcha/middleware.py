@@ -12,6 +12,13 @@ goes back through ``engine.crawl()`` with a priority boost so it leaves
 promptly; a failure goes the same way and raises in ``process_request``, so
 it reaches the request's errback. ``spider_idle`` keeps the spider open
 while solves are pending.
+
+The data flows one way: :func:`~scrapy_vastcaptcha.analysis.analyse` says
+what the page needs, :mod:`~scrapy_vastcaptcha.sessions` says whether
+another request is already solving it, the client solves, and
+:mod:`~scrapy_vastcaptcha.resubmit` builds the request that carries the
+tokens. What a request carries between rounds is a
+:class:`~scrapy_vastcaptcha.state.SolveState`.
 """
 
 from __future__ import annotations
@@ -19,18 +26,19 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DontCloseSpider, IgnoreRequest, NotConfigured
-from scrapy.http import HtmlResponse, Response
+from scrapy.http import Response
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet import defer
 from twisted.internet.task import LoopingCall
 
 from scrapy_vastcaptcha import signals as vc_signals
+from scrapy_vastcaptcha.analysis import AnalysisConfig, PagePlan, Verdict, analyse
 from scrapy_vastcaptcha.api.client import SolveEvent, SolveResult, VastCaptchaClient
 from scrapy_vastcaptcha.api.errors import (
     AccountError,
@@ -44,14 +52,15 @@ from scrapy_vastcaptcha.api.errors import (
 )
 from scrapy_vastcaptcha.captcha import Captcha, build_task
 from scrapy_vastcaptcha.config import MiddlewareConfig
-from scrapy_vastcaptcha.detect import Detection, detect, might_have_captcha
-from scrapy_vastcaptcha.meta import META_KEY, Spec, parse_spec
-from scrapy_vastcaptcha.resubmit import FormPlan, build_request, plan_form
+from scrapy_vastcaptcha.meta import META_KEY, parse_spec
+from scrapy_vastcaptcha.resubmit import build_request
+from scrapy_vastcaptcha.sessions import Evidence, SharedChallenges, challenge_key
+from scrapy_vastcaptcha.sessions import declared_or_evident as session_evidence
+from scrapy_vastcaptcha.state import STATE_KEY, SolveState, with_state
 
 logger = logging.getLogger(__name__)
 
 #: Private meta keys (plain data only).
-STATE_KEY = "_vastcaptcha"
 PARKED_KEY = "_vastcaptcha_parked"
 PROXY_KEY = "_vastcaptcha_proxy"
 
@@ -59,10 +68,6 @@ STATS_PREFIX = "vastcaptcha"
 
 #: Meta keys that tie a request to a session; the captcha image is fetched in it.
 _SESSION_META = ("cookiejar", "proxy", "dont_merge_cookies", "download_slot")
-
-#: Real forms hold one or two widgets; a page with dozens is broken or hostile,
-#: and solving them all would spend money for nothing.
-MAX_CAPTCHAS_PER_PAGE = 10
 
 #: Every stat the middleware sets, under ``vastcaptcha/`` (the README lists them).
 STATS: dict[str, str] = {
@@ -78,6 +83,12 @@ STATS: dict[str, str] = {
     "gave_up": "requests that still showed a captcha after VASTCAPTCHA_MAX_ATTEMPTS",
     "token_expired": "token-bearing requests held past VASTCAPTCHA_TOKEN_MAX_AGE, solved again",
     "no_form": "responses with a detected widget in no form, passed to the callback unsolved",
+    "kind_switched": "widgets whose token the site rejected, solved next as their other "
+    "possible kind (reCAPTCHA v2 and v3)",
+    "coalesced": "requests that waited on another request's solve of a session-wide "
+    "challenge instead of paying for their own",
+    "per_request_challenges": "challenges that looked session-wide but were learned to be "
+    "per-request (a released request met them again)",
     "requeued_at_close": "requests whose solve was pending when the spider closed, given back "
     "to the scheduler (kept by JOBDIR)",
 }
@@ -101,17 +112,26 @@ class CaptchaError(VastCaptchaError):
 
 @dataclass
 class _Job:
-    """A request waiting for its captchas to be solved."""
+    """A request waiting for its captchas to be solved; ``state`` holds the
+    round being solved (captchas, form, page), ``attempts`` counting it."""
 
     request: Request
-    captchas: list[Captcha]
-    plan: FormPlan
-    referer: str
-    attempts: int
+    state: SolveState
     user_agent: str | None
     proxy: str | None
-    image_url: str | None = None
+    started: float = field(default_factory=time.monotonic)
     deferred: defer.Deferred[None] | None = None
+    #: Set before the middleware cancels the job itself: whatever the solve
+    #: reports afterwards (a cancellation in any disguise) is not a failure.
+    cancelled: bool = False
+
+    @property
+    def captchas(self) -> tuple[Captcha, ...]:
+        return self.state.captchas
+
+    @property
+    def referer(self) -> str:
+        return self.state.referer or self.request.url
 
 
 class VastCaptchaMiddleware:
@@ -121,11 +141,25 @@ class VastCaptchaMiddleware:
     def __init__(self, crawler: Crawler, config: MiddlewareConfig) -> None:
         self.crawler = crawler
         self.config = config
-        self.client: VastCaptchaClient | None = None
+        self._analysis = AnalysisConfig(detect=config.detect, v3_min_score=config.v3_min_score)
+        # Built now, so that a bad URL or setting fails the crawl at start.
+        self.client = VastCaptchaClient(
+            config.api_key,
+            config.api_url,
+            http_timeout=config.http_timeout,
+            solve_timeout=config.timeout,
+            poll_interval=config.poll_interval,
+            on_event=self._on_event,
+        )
         self._jobs: dict[int, _Job] = {}
         self._ids = itertools.count(1)
         self._slots = defer.DeferredSemaphore(config.max_concurrent)
-        self._fatal: AccountError | None = None
+        self._shared: SharedChallenges[Request] = SharedChallenges()
+        #: The error that stopped task creation for the run, and how many
+        #: failures still have to reach their errbacks before the spider closes.
+        self._stop: VastCaptchaError | None = None
+        self._stop_reason = ""
+        self._undelivered = 0
         self._solved = 0
         self._failed = 0
         self._summary: LoopingCall | None = None
@@ -157,39 +191,41 @@ class VastCaptchaMiddleware:
 
     def process_request(self, request: Request, spider: Spider | None = None) -> Request | None:
         meta = request.meta
-        state = meta.get(STATE_KEY)
-        if state and "failure" in state:
-            failure = state["failure"]
-            raise CaptchaError(failure["code"], failure["message"])
+        state = SolveState.from_meta(meta)
+        if state is not None and state.failure is not None:
+            if self._stop is not None and state.failure.code == error_code(self._stop):
+                self._delivered()
+            raise CaptchaError(state.failure.code, state.failure.message)
         if meta.get(META_KEY) is False:
             return None
-        if "proxy" in meta and PROXY_KEY not in meta and self._forward_proxy(meta):
+        if "proxy" in meta and PROXY_KEY not in meta and self._forward_proxy(request):
             # HttpProxyMiddleware (750) moves the credentials out of
             # meta["proxy"] after us; keep them for the solver.
             meta[PROXY_KEY] = meta["proxy"]
-        if state and state.get("token_url") == request.url:
-            age = time.time() - state["solved_at"]
-            if age > self.config.token_max_age:
-                self._inc("token_expired")
-                if state["attempts"] >= self.config.max_attempts:
-                    self._inc("gave_up")
-                    self._inc("failed/MAX_ATTEMPTS")
-                    raise CaptchaError(
-                        "MAX_ATTEMPTS",
-                        f"every token for {request.url} went stale before it could be sent "
-                        f"({state['attempts']} solve(s); VASTCAPTCHA_TOKEN_MAX_AGE="
-                        f"{self.config.token_max_age:g} s is too short for this crawl's queue)",
-                    )
-                logger.info(
-                    "Token for %s is %.0f s old (VASTCAPTCHA_TOKEN_MAX_AGE=%g); solving again",
-                    request.url,
-                    age,
-                    self.config.token_max_age,
-                )
-                captchas = [Captcha.from_dict(c) for c in state["captchas"]]
-                plan = FormPlan.from_dict(state["plan"])
-                return self._park(request, captchas, plan, state["referer"], state["image_url"])
-        return None
+        if state is None or state.token_url != request.url or state.solved_at is None:
+            return None
+        age = time.time() - state.solved_at
+        if age <= self.config.token_max_age:
+            return None
+        self._inc("token_expired")
+        if self._stop is not None:
+            return self._stopped(request)
+        refusal = self._over_budget(state, len(state.captchas))
+        if refusal is not None:
+            raise self._gave_up(
+                state,
+                refusal.code,
+                f"every token for {request.url} went stale before it could be sent "
+                f"({refusal.message}; VASTCAPTCHA_TOKEN_MAX_AGE="
+                f"{self.config.token_max_age:g} s is too short for this crawl's queue)",
+            )
+        logger.info(
+            "Token for %s is %.0f s old (VASTCAPTCHA_TOKEN_MAX_AGE=%g); solving again",
+            request.url,
+            age,
+            self.config.token_max_age,
+        )
+        return self._park(request, state)
 
     def process_response(
         self, request: Request, response: Response, spider: Spider | None = None
@@ -199,129 +235,153 @@ class VastCaptchaMiddleware:
             # A callback that receives the live page solves in the browser
             # (scrapy_vastcaptcha.playwright); solving here too would pay twice.
             return response
-        state = meta.get(STATE_KEY)
+        state = SolveState.from_meta(meta)
         try:
-            spec = parse_spec(state["spec"] if state else meta.get(META_KEY))
-            assert spec is not None
-            # "first": no token was sent yet (a request handed back at close
-            # and resumed has state but has not been answered).
-            detections = self._find(response, spec, first=not state or "token_url" not in state)
+            spec = parse_spec(state.spec if state else meta.get(META_KEY))
         except VastCaptchaError as exc:
-            raise self._refused(exc) from exc
-        if spec.kind is None and spec.form is None:
-            detections = self._resubmittable(response, detections)
-        if not detections:
-            if state and "outcome" in state:
-                meta[META_KEY] = state["outcome"]
-            return response
-        attempts = state["attempts"] if state else 0
-        if attempts >= self.config.max_attempts:
-            self._inc("gave_up")
-            self._inc("failed/MAX_ATTEMPTS")
-            raise CaptchaError(
-                "MAX_ATTEMPTS",
-                f"{response.url} still shows a captcha after {attempts} solve(s) "
-                f"(VASTCAPTCHA_MAX_ATTEMPTS={self.config.max_attempts})",
-            )
-        if len(detections) > MAX_CAPTCHAS_PER_PAGE:
-            self._inc("failed/TOO_MANY_CAPTCHAS")
-            raise CaptchaError(
-                "TOO_MANY_CAPTCHAS",
-                f"{response.url} shows {len(detections)} captcha widgets; solving more than "
-                f"{MAX_CAPTCHAS_PER_PAGE} for one page is refused (describe the right one in "
-                'meta["vastcaptcha"])',
-            )
-        captchas = [self._with_defaults(d.captcha) for d in detections]
-        for captcha in captchas:
+            raise self._refused(error_code(exc), str(exc)) from exc
+        assert spec is not None
+        plan = analyse(response, spec, state, self._analysis)
+        if plan.verdict is Verdict.REFUSED:
+            if state is not None and state.challenge and not state.waited:
+                self._promote(state.challenge)
+            raise self._refused(plan.code, plan.message)
+        if plan.verdict is not Verdict.SOLVE:
+            return self._passed(request, response, state, plan)
+        for captcha in plan.captchas:
             self._inc(f"detected/{captcha.kind}")
             self.crawler.signals.send_catch_log(
                 vc_signals.captcha_detected, request=request, response=response, captcha=captcha
             )
-        try:
-            assert isinstance(response, HtmlResponse)
-            plan = plan_form(response, captchas, detections[0].form, spec.form)
-            image_url = self._image_url(response, spec)
-        except VastCaptchaError as exc:
-            raise self._refused(exc) from exc
-        if not state:
+        if state is None:
             # Remember what the user asked for: the resubmission's meta is ours.
-            state = {"attempts": 0, "spec": meta.get(META_KEY)}
-            request = request.replace(meta={**meta, STATE_KEY: state})
-        return self._park(request, captchas, plan, response.url, image_url)
+            state = SolveState(spec=meta.get(META_KEY))
+        elif state.answered:
+            state = self._rejected(state, plan)
+        if self._stop is not None:
+            return self._stopped(request)
+        refusal = self._over_budget(state, len(plan.captchas))
+        if refusal is not None:
+            raise self._gave_up(
+                state, refusal.code, f"{response.url} still shows a captcha ({refusal.message})"
+            )
+        state = replace(
+            state,
+            captchas=plan.captchas,
+            plan=plan.form,
+            referer=response.url,
+            image_url=plan.image_url,
+        )
+        evidence = _evidence(request, response, spec.session_wide)
+        evident = session_evidence(evidence, plan.form, self.config.session_challenges)
+        key = challenge_key(evidence, plan.captchas, plan.form)
+        # Released after another request passed this challenge, and met it
+        # again: the clearance does not open this session's pages.
+        if state.waited and state.challenge == key and self._shared.learn_per_request(key):
+            self._inc("per_request_challenges")
+            logger.info(
+                "The challenge on %s is solved per request, not per session: a request "
+                "released after it was passed met it again",
+                response.url,
+            )
+        decision = self._shared.decide(key, response.url, evident)
+        if decision == "wait":
+            self._inc("coalesced")
+            # Kept as it was sent: released, it goes again as it was.
+            self._shared.wait(key, request.replace(dont_filter=True))
+            return request.replace(meta={**meta, PARKED_KEY: 0}, dont_filter=True)
+        state = replace(state, challenge=key if decision == "lead" else None, waited=False)
+        return self._park(request.replace(meta=with_state(meta, state)), state)
 
-    def _refused(self, exc: VastCaptchaError) -> CaptchaError:
-        """``exc`` as the errback will get it, counted under its code."""
-        self._inc(f"failed/{error_code(exc)}")
-        return exc if isinstance(exc, CaptchaError) else CaptchaError(error_code(exc), str(exc))
+    def process_exception(
+        self, request: Request, exception: Exception, spider: Spider | None = None
+    ) -> None:
+        state = SolveState.from_meta(request.meta)
+        if state is not None and state.challenge and not state.waited:
+            # The leader's resubmission never came back: let a waiter solve.
+            self._promote(state.challenge)
 
-    # -- detection ------------------------------------------------------------
-
-    def _resubmittable(self, response: Response, found: list[Detection]) -> list[Detection]:
-        """The detected captchas of the first form holding one. A widget in no
-        form cannot be answered by resubmitting anything: the response goes to
-        the callback as it is (nothing is spent), counted and logged."""
-        in_forms = [d for d in found if d.form is not None]
-        if found and not in_forms:
+    def _passed(
+        self, request: Request, response: Response, state: SolveState | None, plan: PagePlan
+    ) -> Response:
+        """A response with nothing to solve goes to the callback."""
+        if plan.verdict is Verdict.NO_FORM:
             self._inc("no_form")
             logger.warning(
-                "%s shows a %s widget in no form: passed to the callback unsolved "
-                '(name the form in meta["vastcaptcha"]["form"], or solve it in a browser)',
-                response.url,
-                found[0].captcha.kind,
+                '%s: passed to the callback unsolved (name the form in meta["vastcaptcha"]'
+                '["form"], or solve it in a browser)',
+                plan.message,
             )
-        return [d for d in in_forms if d.form == in_forms[0].form]
+        if state is not None:
+            if state.challenge and not state.waited:
+                self._release(state.challenge)
+            if state.outcome is not None:
+                request.meta[META_KEY] = dict(state.outcome)
+        return response
 
-    def _find(self, response: Response, spec: Spec, first: bool) -> list[Detection]:
-        if spec.kind is not None:
-            if not isinstance(response, HtmlResponse):
-                raise CaptchaError(
-                    "NOT_HTML", f"{response.url} is not an HTML page: no form to fill"
+    def _rejected(self, state: SolveState, plan: PagePlan) -> SolveState:
+        """The site showed a captcha again after our tokens: where the widget's
+        kind was a guess, the next round tries its other possible kind."""
+        rejected = list(state.rejected)
+        for captcha in state.captchas:
+            pair = (captcha.sitekey, captcha.kind)
+            if captcha.alternative and pair not in rejected:
+                rejected.append(pair)
+                self._inc("kind_switched")
+                logger.info(
+                    "The site rejected a %s token for widget %s; trying it as %s",
+                    captcha.kind,
+                    captcha.sitekey,
+                    captcha.alternative,
                 )
-            present = first or (
-                bool(response.css(spec.image))
-                if spec.image
-                else spec.captcha_options.get("sitekey", "") in response.text
-            )
-            if not present:
-                return []
-            form = None if spec.form else _form_of(response, spec)
-            return [Detection(spec.captcha(response.url), form)]
-        if not isinstance(response, HtmlResponse) or not might_have_captcha(response.body):
-            return []
-        found = detect(response.selector, response.url, self.config.detect)
-        if spec.fields:
-            found = [Detection(_with_fields(d.captcha, spec.fields), d.form) for d in found]
-        return found
+        if len(rejected) == len(state.rejected):
+            return state
+        return replace(state, rejected=tuple(rejected))
 
-    def _image_url(self, response: HtmlResponse, spec: Spec) -> str | None:
-        if spec.kind != "image":
-            return None
-        assert spec.image is not None
-        src = response.css(spec.image).attrib.get("src")
-        if not src:
-            raise CaptchaError("NO_IMAGE", f"no <img src> matches {spec.image!r} on {response.url}")
-        return response.urljoin(src)
+    def _over_budget(self, state: SolveState, widgets: int) -> CaptchaError | None:
+        """Why another round would break this request's bounds, if it would:
+        at most VASTCAPTCHA_MAX_ATTEMPTS rounds and tasks per widget, and
+        VASTCAPTCHA_TIMEOUT seconds of solving in all."""
+        config = self.config
+        if state.attempts >= config.max_attempts:
+            return CaptchaError(
+                "MAX_ATTEMPTS",
+                f"{state.attempts} solve round(s) done (VASTCAPTCHA_MAX_ATTEMPTS="
+                f"{config.max_attempts})",
+            )
+        if state.tasks >= config.max_attempts * max(widgets, 1):
+            return CaptchaError(
+                "MAX_ATTEMPTS",
+                f"{state.tasks} task(s) created for it (at most VASTCAPTCHA_MAX_ATTEMPTS="
+                f"{config.max_attempts} per captcha)",
+            )
+        if state.solve_seconds >= config.timeout:
+            return CaptchaError(
+                "SOLVE_TIMEOUT",
+                f"{state.solve_seconds:.0f} s spent solving it (VASTCAPTCHA_TIMEOUT="
+                f"{config.timeout:g})",
+            )
+        return None
+
+    def _gave_up(self, state: SolveState, code: str, message: str) -> CaptchaError:
+        self._inc("gave_up")
+        if state.challenge and not state.waited:
+            self._promote(state.challenge)
+        return self._refused(code, message)
+
+    def _refused(self, code: str, message: str) -> CaptchaError:
+        """The error the errback will get, counted under its code."""
+        self._inc(f"failed/{code}")
+        return CaptchaError(code, message)
 
     # -- parking and solving --------------------------------------------------
 
-    def _park(
-        self,
-        request: Request,
-        captchas: list[Captcha],
-        plan: FormPlan,
-        referer: str,
-        image_url: str | None,
-    ) -> Request:
-        state = request.meta[STATE_KEY]
+    def _park(self, request: Request, state: SolveState) -> Request:
         job = _Job(
             request=request,
-            captchas=captchas,
-            plan=plan,
-            referer=referer,
-            attempts=state["attempts"] + 1,
+            state=replace(state, attempts=state.attempts + 1),
             user_agent=self._user_agent(request),
-            proxy=request.meta.get(PROXY_KEY) if self._forward_proxy(request.meta) else None,
-            image_url=image_url,
+            proxy=request.meta.get(PROXY_KEY) if self._forward_proxy(request) else None,
         )
         job_id = self._launch(job)
         return request.replace(meta={**request.meta, PARKED_KEY: job_id}, dont_filter=True)
@@ -341,8 +401,8 @@ class VastCaptchaMiddleware:
 
     async def _run(self, job_id: int, job: _Job) -> None:
         try:
-            if self._fatal is not None:
-                raise self._fatal
+            if self._stop is not None:
+                raise self._stop
             solves = [self._solve(job, captcha) for captcha in job.captchas]
             try:
                 results: list[SolveResult] = await defer.gatherResults(solves, consumeErrors=True)
@@ -351,16 +411,12 @@ class VastCaptchaMiddleware:
                 for solve in solves:
                     if not solve.called:
                         solve.cancel()
-        except defer.CancelledError:
-            return
         except defer.FirstError as first:
-            if first.subFailure.check(defer.CancelledError):
-                # Cancelling the job cancels each solve; the first to report
-                # it arrives wrapped.
-                return
-            self._on_failure(job, cast(BaseException, first.subFailure.value))
-        except Exception as exc:
-            self._on_failure(job, exc)
+            if not job.cancelled:
+                self._on_failure(job, cast(BaseException, first.subFailure.value))
+        except BaseException as exc:
+            if not job.cancelled and not isinstance(exc, defer.CancelledError):
+                self._on_failure(job, exc)
         else:
             try:
                 self._on_solved(job, results)
@@ -373,11 +429,11 @@ class VastCaptchaMiddleware:
 
     def _solve(self, job: _Job, captcha: Captcha) -> defer.Deferred[SolveResult]:
         async def solve() -> SolveResult:
-            image = await self._fetch_image(job) if job.image_url else None
+            image = await self._fetch_image(job) if job.state.image_url else None
             task = build_task(captcha, image=image, user_agent=job.user_agent, proxy=job.proxy)
             await self._slots.acquire()
             try:
-                result = await self._client().solve(task)
+                result = await self.client.solve(task)
             finally:
                 self._slots.release()
             self.crawler.signals.send_catch_log(
@@ -388,7 +444,8 @@ class VastCaptchaMiddleware:
         return defer.Deferred.fromCoroutine(solve())
 
     async def _fetch_image(self, job: _Job) -> bytes:
-        assert job.image_url is not None
+        image_url = job.state.image_url
+        assert image_url is not None
         # Same session as the page (cookie jar, proxy): the picture is bound to it.
         session = {k: job.request.meta[k] for k in _SESSION_META if k in job.request.meta}
         headers = {"Referer": job.referer}
@@ -397,10 +454,7 @@ class VastCaptchaMiddleware:
             # HttpProxyMiddleware moved the credentials here from meta["proxy"].
             headers["Proxy-Authorization"] = proxy_auth.decode("latin-1")
         request = Request(
-            job.image_url,
-            headers=headers,
-            meta={**session, META_KEY: False},
-            dont_filter=True,
+            image_url, headers=headers, meta={**session, META_KEY: False}, dont_filter=True
         )
         engine = self.crawler.engine
         assert engine is not None
@@ -412,21 +466,9 @@ class VastCaptchaMiddleware:
             response = await engine.download(request)
         if response.status != 200 or not response.body:
             raise CaptchaError(
-                "IMAGE_DOWNLOAD", f"captcha image {job.image_url} answered {response.status}"
+                "IMAGE_DOWNLOAD", f"captcha image {image_url} answered {response.status}"
             )
         return response.body
-
-    def _client(self) -> VastCaptchaClient:
-        if self.client is None:
-            self.client = VastCaptchaClient(
-                self.config.api_key,
-                self.config.api_url,
-                http_timeout=self.config.http_timeout,
-                solve_timeout=self.config.timeout,
-                poll_interval=self.config.poll_interval,
-                on_event=self._on_event,
-            )
-        return self.client
 
     def _on_event(self, event: SolveEvent) -> None:
         if event.name == "created":
@@ -451,37 +493,46 @@ class VastCaptchaMiddleware:
                 result.elapsed,
                 result.task_id,
                 result.polls,
-                job.attempts,
+                job.state.attempts,
             )
         request = job.request
-        outcome = _outcome(job, results)
-        state = {
-            **request.meta[STATE_KEY],
-            "attempts": job.attempts,
-            "captchas": [c.to_dict() for c in job.captchas],
-            "plan": job.plan.to_dict(),
-            "referer": job.referer,
-            "image_url": job.image_url,
-            "token_url": job.plan.url,
-            "solved_at": min(r.solved_at for r in results),
-            "outcome": outcome,
-        }
-        meta = {k: v for k, v in request.meta.items() if k != PARKED_KEY}
-        meta[STATE_KEY] = state
+        plan = job.state.plan
+        assert plan is not None
+        state = replace(
+            self._spent(job),
+            token_url=plan.url,
+            solved_at=min(r.solved_at for r in results),
+            outcome=_outcome(job, results),
+        )
+        user_agent = None
+        if job.user_agent:
+            user_agent = next(
+                (r.solution.user_agent for r in results if r.solution.user_agent), None
+            )
         resubmission = build_request(
             request,
-            job.plan,
+            plan,
             [r.token for r in results],
-            meta=meta,
+            meta=with_state(request.meta, state, PARKED_KEY),
             priority=request.priority + self.config.priority_adjust,
             referer=job.referer,
-            user_agent=next((r.solution.user_agent for r in results if r.solution.user_agent), None)
-            if job.user_agent
-            else None,
+            user_agent=user_agent,
         )
         # FormRequest may have put the query in the URL (GET forms).
-        state["token_url"] = resubmission.url
-        self._crawl(resubmission)
+        self._crawl(
+            resubmission.replace(
+                meta=with_state(resubmission.meta, replace(state, token_url=resubmission.url))
+            )
+        )
+
+    def _spent(self, job: _Job) -> SolveState:
+        """``job.state`` charged with this round's tasks and time."""
+        state = job.state
+        return replace(
+            state,
+            tasks=state.tasks + max(len(job.captchas), 1),
+            solve_seconds=state.solve_seconds + (time.monotonic() - job.started),
+        )
 
     def _on_failure(self, job: _Job, exc: BaseException) -> None:
         code = error_code(exc)
@@ -491,60 +542,131 @@ class VastCaptchaMiddleware:
             self.crawler.signals.send_catch_log(
                 vc_signals.captcha_failed, request=job.request, captcha=captcha, error=exc
             )
-        if isinstance(exc, AccountError):
-            self._on_fatal(job, exc)
+        if _stops_the_run(exc):
+            self._on_stop(job, cast(VastCaptchaError, exc))
             return
-        if _worth_another_round(exc) and job.attempts < self.config.max_attempts:
+        state = self._spent(job)
+        if _worth_another_round(exc) and self._over_budget(state, len(job.captchas)) is None:
             logger.info(
                 "Captcha on %s not solved (%s); solving again (round %d of %d)",
                 job.referer,
                 exc,
-                job.attempts + 1,
+                state.attempts + 1,
                 self.config.max_attempts,
             )
-            self._launch(replace(job, attempts=job.attempts + 1, deferred=None))
+            self._launch(
+                replace(
+                    job,
+                    state=replace(state, attempts=state.attempts + 1),
+                    started=time.monotonic(),
+                    deferred=None,
+                )
+            )
             return
         logger.warning("Captcha on %s not solved: %s", job.referer, exc)
         message = exc.message if isinstance(exc, CaptchaError) else str(exc)
-        state = {**job.request.meta[STATE_KEY], "failure": {"code": code, "message": message}}
-        meta = {k: v for k, v in job.request.meta.items() if k != PARKED_KEY}
-        meta[STATE_KEY] = state
+        self._deliver_failure(job.request, state, code, message)
+        if job.state.challenge and not job.state.waited:
+            self._promote(job.state.challenge)
+
+    def _deliver_failure(self, request: Request, state: SolveState, code: str, msg: str) -> None:
+        """Send ``request`` back through the engine carrying the failure; it
+        raises in ``process_request``, so it reaches the errback."""
         self._crawl(
-            job.request.replace(
-                meta=meta,
+            request.replace(
+                meta=with_state(request.meta, state.failed(code, msg), PARKED_KEY),
                 dont_filter=True,
-                priority=job.request.priority + self.config.priority_adjust,
+                priority=request.priority + self.config.priority_adjust,
             )
         )
 
-    def _on_fatal(self, job: _Job, exc: AccountError) -> None:
-        first = self._fatal is None
-        self._fatal = self._fatal or exc
-        # Give the request back to the scheduler untouched: with JOBDIR or a
-        # shared queue it is kept for a later run on a working account.
-        self._requeue(job, keep_state=False)
-        if not first:
-            return
-        reason = f"vastcaptcha_{exc.code.removeprefix('ERROR_').lower()}"
-        logger.error(
-            "VastCap account error %s (%s): no more captcha tasks will be created; closing "
-            "the spider (%s)",
-            exc.code,
-            exc.description,
-            reason,
-        )
-        for other in list(self._jobs.values()):
-            if other is not job:
-                self._requeue(other, keep_state=False)
-        self._close_spider(reason)
+    # -- stopping the run (account errors) --------------------------------------
 
-    def _requeue(self, job: _Job, *, keep_state: bool) -> None:
-        """Stop ``job``'s solve and hand its request back to the scheduler."""
+    def _on_stop(self, job: _Job | None, exc: VastCaptchaError) -> None:
+        """No more tasks for this run. Requests waiting for a solve are kept
+        for a later run where the queue persists (JOBDIR, scrapy-redis), and
+        reach their errback otherwise; the spider closes once they have."""
+        first = self._stop is None
+        if first:
+            self._stop = exc
+            code = error_code(exc)
+            self._stop_reason = getattr(exc, "reason", "") or (
+                f"vastcaptcha_{code.removeprefix('ERROR_').lower()}"
+            )
+            logger.error(
+                "VastCap account error %s (%s): no more captcha tasks will be created; closing "
+                "the spider (%s)",
+                code,
+                getattr(exc, "description", "") or exc,
+                self._stop_reason,
+            )
+        pending = [job] if job is not None else []
+        if first:
+            pending += [other for other in self._jobs.values() if other is not job]
+        for other in pending:
+            self._cancel(other)
+            self._stopped_request(other.request)
+        if first:
+            for waiting in self._shared.drain():
+                self._stopped_request(waiting)
+            if self._undelivered == 0:
+                self._close_spider(self._stop_reason)
+
+    def _stopped(self, request: Request) -> Request:
+        """``request`` met a captcha after the run stopped."""
+        assert self._stop is not None
+        if not self._persistent_queue():
+            raise self._refused(error_code(self._stop), str(self._stop))
+        self._stopped_request(request)
+        return request.replace(meta={**request.meta, PARKED_KEY: 0}, dont_filter=True)
+
+    def _stopped_request(self, request: Request) -> None:
+        assert self._stop is not None
+        if self._persistent_queue():
+            # Untouched, for a later run on a working account.
+            meta = {k: v for k, v in request.meta.items() if k not in (PARKED_KEY, STATE_KEY)}
+            self._crawl(request.replace(meta=meta, dont_filter=True))
+            return
+        self._undelivered += 1
+        state = SolveState.from_meta(request.meta) or SolveState(spec=request.meta.get(META_KEY))
+        self._deliver_failure(request, state, error_code(self._stop), str(self._stop))
+
+    def _delivered(self) -> None:
+        self._undelivered -= 1
+        if self._undelivered == 0:
+            self._close_spider(self._stop_reason)
+
+    def _persistent_queue(self) -> bool:
+        settings = self.crawler.settings
+        if settings.get("JOBDIR"):
+            return True
+        scheduler = str(settings.get("SCHEDULER") or "")
+        return "scrapy_redis" in scheduler and settings.getbool("SCHEDULER_PERSIST")
+
+    # -- session-wide challenges ------------------------------------------------
+
+    def _release(self, key: str) -> None:
+        """The leader passed the challenge: the waiters go again, marked so
+        that meeting the challenge again teaches it is per-request."""
+        for waiting in self._shared.release(key):
+            state = SolveState.from_meta(waiting.meta) or SolveState(
+                spec=waiting.meta.get(META_KEY)
+            )
+            marked = replace(state, challenge=key, waited=True)
+            self._crawl(waiting.replace(meta=with_state(waiting.meta, marked)))
+
+    def _promote(self, key: str) -> None:
+        """The leader failed: one waiter goes again and solves for the rest."""
+        waiting = self._shared.promote(key)
+        if waiting is not None:
+            self._crawl(waiting)
+
+    # -- pending requests at close ----------------------------------------------
+
+    def _cancel(self, job: _Job) -> None:
+        job.cancelled = True
         if job.deferred is not None:
             job.deferred.cancel()
-        drop = (PARKED_KEY,) if keep_state else (PARKED_KEY, STATE_KEY)
-        meta = {k: v for k, v in job.request.meta.items() if k not in drop}
-        self._crawl(job.request.replace(meta=meta, dont_filter=True))
 
     def release_pending(self) -> None:
         """Cancel the pending solves and return their requests to the scheduler.
@@ -556,11 +678,17 @@ class VastCaptchaMiddleware:
         """
         jobs = list(self._jobs.values())
         for job in jobs:
-            self._requeue(job, keep_state=True)
-        if jobs:
-            self._inc("requeued_at_close", len(jobs))
+            self._cancel(job)
+            meta = {k: v for k, v in job.request.meta.items() if k != PARKED_KEY}
+            self._crawl(job.request.replace(meta=meta, dont_filter=True))
+        waiting = self._shared.drain()
+        for request in waiting:
+            self._crawl(request)
+        if jobs or waiting:
+            self._inc("requeued_at_close", len(jobs) + len(waiting))
             logger.info(
-                "%d request(s) waiting for a captcha solve returned to the scheduler", len(jobs)
+                "%d request(s) waiting for a captcha solve returned to the scheduler",
+                len(jobs) + len(waiting),
             )
 
     # -- engine plumbing ------------------------------------------------------
@@ -586,59 +714,81 @@ class VastCaptchaMiddleware:
         self._summary = LoopingCall(self._log_summary)
 
     def _spider_idle(self, spider: Spider) -> None:
+        if self._stop is not None:
+            # Every failure has been delivered (or cannot be any more).
+            self._close_spider(self._stop_reason)
+            raise DontCloseSpider("closing with the VastCap stop reason")
         if self._jobs:
             raise DontCloseSpider(f"{len(self._jobs)} captcha solve(s) pending")
+        waiting = self._shared.drain()
+        if waiting:
+            # Nothing is in flight, so no leader will come back for them.
+            for request in waiting:
+                self._crawl(request)
+            raise DontCloseSpider(f"{len(waiting)} request(s) released")
 
     async def _spider_closed(self, spider: Spider, reason: str) -> None:
         if self._summary is not None and self._summary.running:
             self._summary.stop()
         jobs = list(self._jobs.values())
         for job in jobs:
-            if job.deferred is not None:
-                job.deferred.cancel()
+            self._cancel(job)
         if jobs:
             logger.warning("%d captcha solve(s) cancelled at close", len(jobs))
-        if self.client is not None:
-            await maybe_deferred_to_future(self.client.close())
+        await maybe_deferred_to_future(self.client.close())
 
     def _log_summary(self) -> None:
-        if self._jobs:
+        if self._jobs or self._shared.waiting:
             logger.info(
-                "captchas: %d pending, %d solved, %d failed",
+                "captchas: %d pending, %d waiting on a shared solve, %d solved, %d failed",
                 len(self._jobs),
+                self._shared.waiting,
                 self._solved,
                 self._failed,
             )
 
     # -- small helpers --------------------------------------------------------
 
-    def _with_defaults(self, captcha: Captcha) -> Captcha:
-        if captcha.kind == "recaptcha-v3" and captcha.min_score is None:
-            # Without one the solver may return any score, and sites commonly
-            # refuse below 0.5.
-            return replace(captcha, min_score=self.config.v3_min_score)
-        return captcha
-
     def _inc(self, name: str, count: int = 1) -> None:
         stats = self.crawler.stats
         assert stats is not None
         stats.inc_value(f"{STATS_PREFIX}/{name}", count)
 
-    def _forward_proxy(self, meta: dict[str, Any]) -> bool:
-        spec = meta.get(META_KEY)
-        if isinstance(spec, dict) and isinstance(spec.get("forward_proxy"), bool):
-            return cast(bool, spec["forward_proxy"])
-        return self.config.forward_proxy
+    def _spec_option(self, request: Request, name: str, default: bool) -> bool:
+        try:
+            spec = parse_spec(request.meta.get(META_KEY))
+        except VastCaptchaError:
+            return default
+        value = getattr(spec, name, None) if spec is not None else None
+        return default if value is None else bool(value)
+
+    def _forward_proxy(self, request: Request) -> bool:
+        return self._spec_option(request, "forward_proxy", self.config.forward_proxy)
 
     def _user_agent(self, request: Request) -> str | None:
-        spec = request.meta.get(META_KEY)
-        forward = self.config.forward_user_agent
-        if isinstance(spec, dict) and isinstance(spec.get("forward_user_agent"), bool):
-            forward = spec["forward_user_agent"]
-        if not forward:
+        if not self._spec_option(request, "forward_user_agent", self.config.forward_user_agent):
             return None
         value = request.headers.get("User-Agent")
         return value.decode("latin-1") if value else None
+
+
+def _evidence(request: Request, response: Response, declared: bool | None) -> Evidence:
+    headers = {
+        name.decode("latin-1").lower(): values[0].decode("latin-1")
+        for name, values in response.headers.items()
+        if values
+    }
+    return Evidence(
+        url=response.url,
+        status=response.status,
+        headers=headers,
+        jar=request.meta.get("cookiejar"),
+        declared=declared,
+    )
+
+
+def _stops_the_run(exc: BaseException) -> bool:
+    return isinstance(exc, AccountError) or (isinstance(exc, ApiError) and exc.scope is Scope.RUN)
 
 
 def _worth_another_round(exc: BaseException) -> bool:
@@ -656,7 +806,7 @@ def _outcome(job: _Job, results: list[SolveResult]) -> dict[str, Any]:
         "kind": job.captchas[0].kind,
         "task_id": first.task_id,
         "solve_seconds": round(max(r.elapsed for r in results), 3),
-        "attempts": job.attempts,
+        "attempts": job.state.attempts,
         "score": first.solution.score,
         "captchas": [
             {
@@ -670,23 +820,6 @@ def _outcome(job: _Job, results: list[SolveResult]) -> dict[str, Any]:
             for c, r in zip(job.captchas, results, strict=True)
         ],
     }
-
-
-def _form_of(response: HtmlResponse, spec: Spec) -> int | None:
-    """For an explicit captcha without a form selector: the form holding the
-    image or a field of that captcha, else the page's only form."""
-    anchors = [*(response.css(spec.image) if spec.image else [])]
-    for name in spec.fields:
-        anchors += response.xpath("//form//*[@name=$n]", n=name)
-    for anchor in anchors[:1]:
-        form = anchor.xpath("ancestor::form[1]")
-        if form:
-            return int(float(form[0].xpath("count(preceding::form)").get() or 0))
-    return 0 if len(response.xpath("//form")) == 1 else None
-
-
-def _with_fields(captcha: Captcha, fields: tuple[str, ...]) -> Captcha:
-    return Captcha.from_dict({**captcha.to_dict(), "fields": list(fields)})
 
 
 class PendingSolvesPipeline:

@@ -52,8 +52,10 @@ def main() -> None:
     def dump_stats(spider: Any, reason: str) -> None:
         assert crawler.stats is not None
         stats = {k: v for k, v in crawler.stats.get_stats().items() if isinstance(v, (int, str))}
+        # Errbacks, by code: every request must end in exactly one callback or errback.
+        errbacks = [getattr(f.value, "code", repr(f.value)) for f in spider.failures]
         with open(args.stats, "w") as f:
-            json.dump({**stats, "finish_reason": reason}, f)
+            json.dump({**stats, "finish_reason": reason, "errbacks": errbacks}, f)
 
     crawler.signals.connect(dump_stats, signal=signals.spider_closed)
     if args.stay_idle:

@@ -53,6 +53,88 @@ def test_pause_with_solves_pending_then_resume(
     assert vastcaptcha_emulator.stats()["verifications"]["failed"] == 0
 
 
+@pytest.mark.slow
+def test_sigint_during_slow_create_task_calls_loses_and_duplicates_nothing(
+    vastcaptcha_emulator: EmulatorHandle, vastcaptcha_demo_site: DemoSiteHandle, tmp_path: Path
+) -> None:
+    # createTask answers are held back: the pause cancels solves whose
+    # connection or call is still in flight. A cancelled solve is not a failure.
+    vastcaptcha_emulator.configure(
+        solve_time=0.1, faults={"slow": 1.0}, fault_methods=["createTask"], slow_delay=60
+    )
+    jobdir = f"JOBDIR={tmp_path / 'job'}"
+    paths = "/recaptcha-v2,/hcaptcha,/turnstile"
+    first = start_crawl(
+        vastcaptcha_emulator,
+        vastcaptcha_demo_site,
+        tmp_path,
+        "first",
+        jobdir,
+        "CONCURRENT_REQUESTS=32",
+        pages=20,
+        paths=paths,
+    )
+    vastcaptcha_emulator.wait_for(lambda s: s["calls"]["createTask"] >= 20, timeout=60)
+    first.send_signal(signal.SIGINT)
+    stats = finish(first, tmp_path, "first")
+    assert stats["finish_reason"] == "shutdown"
+    assert stats["errbacks"] == []
+
+    vastcaptcha_emulator.configure(faults={"slow": 0.0})
+    stats = finish(
+        start_crawl(
+            vastcaptcha_emulator, vastcaptcha_demo_site, tmp_path, "second", jobdir, paths=paths
+        ),
+        tmp_path,
+        "second",
+    )
+    assert stats["finish_reason"] == "finished"
+    assert stats["errbacks"] == []
+    skus = Counter(str(item["sku"]) for item in items(tmp_path))
+    assert set(skus) == expected_skus(20, ["recaptcha-v2", "hcaptcha", "turnstile"])
+    assert max(skus.values()) == 1
+
+
+@pytest.mark.slow
+def test_fatal_error_with_jobdir_keeps_every_request_for_a_later_run(
+    vastcaptcha_emulator: EmulatorHandle, vastcaptcha_demo_site: DemoSiteHandle, tmp_path: Path
+) -> None:
+    vastcaptcha_emulator.configure(solve_time=0.1)
+    vastcaptcha_emulator.set_account(vastcaptcha_emulator.api_key, balance=0)
+    jobdir = f"JOBDIR={tmp_path / 'job'}"
+    paths = "/recaptcha-v2,/hcaptcha,/turnstile"
+    stats = finish(
+        start_crawl(
+            vastcaptcha_emulator,
+            vastcaptcha_demo_site,
+            tmp_path,
+            "first",
+            jobdir,
+            pages=20,
+            paths=paths,
+        ),
+        tmp_path,
+        "first",
+    )
+    assert stats["finish_reason"] == "vastcaptcha_insufficient_balance"
+    assert stats["errbacks"] == []
+    assert vastcaptcha_emulator.stats()["calls"]["createTask"] == 1
+
+    vastcaptcha_emulator.set_account(vastcaptcha_emulator.api_key, balance=100)
+    stats = finish(
+        start_crawl(
+            vastcaptcha_emulator, vastcaptcha_demo_site, tmp_path, "second", jobdir, paths=paths
+        ),
+        tmp_path,
+        "second",
+    )
+    assert stats["finish_reason"] == "finished"
+    assert stats["errbacks"] == []
+    skus = Counter(str(item["sku"]) for item in items(tmp_path))
+    assert set(skus) == expected_skus(20, ["recaptcha-v2", "hcaptcha", "turnstile"])
+    assert max(skus.values()) == 1
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = shutil.which("redis-server")
