@@ -651,7 +651,7 @@ class BudgetGuard:
     async def _read_quietly(self, reader: str | None) -> None:
         try:
             await self._read(reader)
-        except VastCaptchaError as exc:
+        except Exception as exc:
             # A transient failure: the next reading (after the next
             # BALANCE_CHECK_TASKS tasks or INTERVAL seconds) tries again.
             if self.reason is None:

@@ -1,0 +1,345 @@
+"""The spend guard in one process: settings, the spend book, and the guard
+driven by a fake account on a ``Clock`` (the VastCap service is the only mock)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+import pytest
+from scrapy.settings import Settings
+from twisted.internet import defer
+from twisted.internet.task import Clock
+from twisted.python.failure import Failure
+
+from scrapy_vastcaptcha.api.errors import (
+    BudgetExhaustedError,
+    ConfigurationError,
+    TransportError,
+)
+from scrapy_vastcaptcha.api.tasks import ImageToTextTask
+from scrapy_vastcaptcha.budget import (
+    REASON_BUDGET,
+    REASON_MIN_BALANCE,
+    BudgetConfig,
+    BudgetGuard,
+    SpendBook,
+)
+
+TASK = ImageToTextTask(image="aGVsbG8=")
+
+
+class FakeAccount:
+    """The VastCap account: charged when a task is solved, as the service does.
+    ``hold`` makes getBalance answers wait until ``answer()``."""
+
+    def __init__(self, balance: float = 10.0, price: float = 0.002) -> None:
+        self.balance = balance
+        self.price = price
+        self.calls = 0
+        self.hold = False
+        self.fail = False
+        self.pending: list[defer.Deferred[float]] = []
+
+    def get_balance(self) -> defer.Deferred[float]:
+        self.calls += 1
+        if self.fail:
+            return defer.fail(TransportError("connection refused", method="getBalance"))
+        if self.hold:
+            d: defer.Deferred[float] = defer.Deferred()
+            self.pending.append(d)
+            return d
+        return defer.succeed(self.balance)
+
+    def answer(self) -> None:
+        pending, self.pending = self.pending, []
+        for d in pending:
+            d.callback(self.balance)
+
+    def solve(self) -> None:
+        self.balance -= self.price
+
+
+def config(**settings: Any) -> BudgetConfig:
+    return BudgetConfig.from_settings(Settings(settings), "shop")
+
+
+def now(coro: Coroutine[Any, Any, Any]) -> Any:
+    """The result of a coroutine that must finish without the clock moving."""
+    outcome: list[Any] = []
+    defer.Deferred.fromCoroutine(coro).addBoth(outcome.append)
+    assert outcome, "still waiting"
+    if isinstance(outcome[0], Failure):
+        outcome[0].raiseException()
+    return outcome[0]
+
+
+def guard_for(
+    account: FakeAccount, clock: Clock, stops: list[str] | None = None, **settings: Any
+) -> BudgetGuard:
+    on_stop = stops.append if stops is not None else None
+    guard = BudgetGuard(
+        config(**settings),
+        account.get_balance,
+        reactor=clock,
+        wall_clock=clock.seconds,
+        on_stop=on_stop,
+    )
+    now(guard.open())
+    return guard
+
+
+# -- settings ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("VASTCAPTCHA_MAX_TASKS", -1, "must not be negative"),
+        ("VASTCAPTCHA_MAX_TASKS", "ten", "must be a number"),
+        ("VASTCAPTCHA_MAX_SPEND", "-0.5", "must not be negative"),
+        ("VASTCAPTCHA_MAX_SPEND", "5 USD", "must be a number"),
+        ("VASTCAPTCHA_MAX_SPEND", "nan", "must not be negative"),
+        ("VASTCAPTCHA_MIN_BALANCE", "low", "must be a number"),
+        ("VASTCAPTCHA_MIN_BALANCE", -1, "must not be negative"),
+        ("VASTCAPTCHA_MAX_CONCURRENT", True, "must be a number"),
+        ("VASTCAPTCHA_BALANCE_CHECK_TASKS", 0, "must be positive"),
+        ("VASTCAPTCHA_BALANCE_CHECK_INTERVAL", "-3", "must not be negative"),
+        ("VASTCAPTCHA_LEASE_TIME", 0, "must be positive"),
+        ("VASTCAPTCHA_STOP_AT_MIN_BALANCE", "maybe", "cannot use"),
+    ],
+)
+def test_bad_setting_is_named(name: str, value: object, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=name) as info:
+        config(**{name: value})
+    assert message in str(info.value)
+
+
+def test_stop_at_min_balance_needs_a_min_balance() -> None:
+    with pytest.raises(ConfigurationError, match="VASTCAPTCHA_MIN_BALANCE is not"):
+        config(VASTCAPTCHA_STOP_AT_MIN_BALANCE=True)
+
+
+def test_crawl_name_that_cannot_name_keys() -> None:
+    with pytest.raises(ConfigurationError, match="VASTCAPTCHA_CRAWL_NAME"):
+        config(VASTCAPTCHA_CRAWL_NAME="a{b}")
+
+
+def test_settings_as_strings_and_defaults() -> None:
+    parsed = config(
+        VASTCAPTCHA_MAX_TASKS="100",
+        VASTCAPTCHA_MAX_SPEND="2.5",
+        VASTCAPTCHA_MIN_BALANCE="1",
+        VASTCAPTCHA_STOP_AT_MIN_BALANCE="true",
+    )
+    assert (parsed.max_tasks, parsed.max_spend, parsed.min_balance) == (100, 2.5, 1.0)
+    assert parsed.stop_at_min_balance
+    assert parsed.crawl_name == "shop"
+    assert parsed.redis_url is None
+    assert config().needs_balance is False
+
+
+def test_redis_url_follows_the_scrapy_redis_scheduler() -> None:
+    scheduler = {"SCHEDULER": "scrapy_redis.scheduler.Scheduler"}
+    inherited = config(**scheduler, REDIS_URL="redis://:secret@cache:6380/2")
+    assert inherited.redis_url == "redis://:secret@cache:6380/2"
+    assert inherited.redis_url_setting == "REDIS_URL"
+    by_host = config(**scheduler, REDIS_HOST="cache")
+    assert by_host.redis_url == "redis://cache:6379/0"
+    # Another scheduler: REDIS_URL belongs to something else.
+    assert config(REDIS_URL="redis://cache/0").redis_url is None
+    # An empty URL keeps the limits per process even with scrapy-redis.
+    assert config(**scheduler, REDIS_URL="redis://x/0", VASTCAPTCHA_REDIS_URL="").redis_url is None
+    own = config(VASTCAPTCHA_REDIS_URL="redis://own/1", VASTCAPTCHA_CRAWL_NAME="fleet-7")
+    assert (own.redis_url, own.crawl_name) == ("redis://own/1", "fleet-7")
+
+
+# -- the spend book --------------------------------------------------------------
+
+
+def test_spend_book_counts_drops_not_top_ups_nor_stale_readings() -> None:
+    book = SpendBook()
+    assert book.record(10.0, taken_at=1).spent == 0
+    assert book.record(9.5, taken_at=2).spent == pytest.approx(0.5)
+    # A top-up is not negative spending, and what is spent after it counts.
+    assert book.record(20.0, taken_at=3).spent == pytest.approx(0.5)
+    assert book.record(19.0, taken_at=4).spent == pytest.approx(1.5)
+    # A reading taken before the last one recorded arrives late: ignored.
+    spend = book.record(19.8, taken_at=3.5)
+    assert (spend.start, spend.balance, spend.spent) == (10.0, 19.0, pytest.approx(1.5))
+
+
+# -- the guard ------------------------------------------------------------------
+
+
+def test_max_tasks_refuses_the_next_task_and_closes_with_the_reason() -> None:
+    clock, account, stops = Clock(), FakeAccount(), []
+    guard = guard_for(account, clock, stops, VASTCAPTCHA_MAX_TASKS=3)
+    for _ in range(3):
+        lease = now(guard.acquire(TASK))
+        guard.created(lease, "task-id")
+        guard.release(lease)
+    with pytest.raises(BudgetExhaustedError) as info:
+        now(guard.acquire(TASK))
+    assert info.value.reason == REASON_BUDGET
+    assert info.value.code == "BUDGET_EXHAUSTED"
+    clock.advance(0)
+    assert stops == [REASON_BUDGET]
+    # Every later acquire is refused too, and on_stop is not called again.
+    with pytest.raises(BudgetExhaustedError):
+        now(guard.acquire(TASK))
+    clock.advance(0)
+    assert stops == [REASON_BUDGET]
+    assert guard.stats()["vastcaptcha/budget/tasks"] == 3
+    assert "3/3 tasks" in guard.summary()
+    assert "stopped: vastcaptcha_budget_exhausted" in guard.summary()
+
+
+def test_tasks_wait_for_the_reading_due_every_k_tasks() -> None:
+    clock, account = Clock(), FakeAccount()
+    guard = guard_for(account, clock, VASTCAPTCHA_BALANCE_CHECK_TASKS=4)
+    assert account.calls == 1  # the starting balance
+    account.hold = True
+    for _ in range(4):
+        now(guard.acquire(TASK))
+    assert account.calls == 2  # the 4th task made a reading due
+    fifth = defer.Deferred.fromCoroutine(guard.acquire(TASK))
+    clock.advance(5)
+    assert not fifth.called, "a task was created while the due reading was pending"
+    account.answer()
+    assert fifth.called
+
+
+def test_a_failed_reading_does_not_block_tasks(caplog: pytest.LogCaptureFixture) -> None:
+    clock, account = Clock(), FakeAccount()
+    guard = guard_for(account, clock, VASTCAPTCHA_BALANCE_CHECK_TASKS=2)
+    account.fail = True
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            now(guard.acquire(TASK))
+    assert "balance reading failed" in caplog.text
+
+
+def test_max_spend_stops_within_the_stated_overshoot() -> None:
+    """A crawl keeps `in_flight` tasks pending, each charged when solved. The
+    guard must stop once the measured spend reaches the cap, and the money
+    spent past the cap stays within (BALANCE_CHECK_TASKS + in flight) tasks."""
+    clock, account, stops = Clock(), FakeAccount(balance=10.0, price=0.01), []
+    k, in_flight, cap = 5, 8, 0.5
+    guard = guard_for(
+        account,
+        clock,
+        stops,
+        VASTCAPTCHA_MAX_SPEND=cap,
+        VASTCAPTCHA_BALANCE_CHECK_TASKS=k,
+    )
+    pending: list[object] = []
+    created = 0
+    while True:
+        while len(pending) >= in_flight:
+            account.solve()
+            guard.release(pending.pop(0))
+        try:
+            lease = now(guard.acquire(TASK))
+        except BudgetExhaustedError as exc:
+            assert exc.reason == REASON_BUDGET
+            break
+        created += 1
+        guard.created(lease, f"t{created}")
+        pending.append(lease)
+    for lease in pending:  # the tasks in flight still get solved and charged
+        account.solve()
+        guard.release(lease)
+    spent = 10.0 - account.balance
+    measured = guard.stats()["vastcaptcha/budget/spent"]
+    assert measured >= cap
+    assert spent - cap <= (k + in_flight) * account.price + 1e-9
+    # Cheaper than a reading per task.
+    assert account.calls <= created // k + 1
+    clock.advance(0)
+    assert stops == [REASON_BUDGET]
+    now(guard.close())
+    stats = guard.stats()
+    assert stats["vastcaptcha/balance/start"] == 10.0
+    assert stats["vastcaptcha/balance/end"] == pytest.approx(account.balance)
+    assert stats["vastcaptcha/budget/spent"] == pytest.approx(spent)
+
+
+def test_spend_is_read_on_a_timer_too() -> None:
+    clock, account, stops = Clock(), FakeAccount(balance=1.0), []
+    guard = guard_for(
+        account, clock, stops, VASTCAPTCHA_MAX_SPEND=0.3, VASTCAPTCHA_BALANCE_CHECK_INTERVAL=10
+    )
+    account.balance = 0.6  # spent by tasks charged after the last count-triggered reading
+    clock.advance(9)
+    assert stops == []
+    clock.advance(1)
+    clock.advance(0)
+    assert stops == [REASON_BUDGET]
+    with pytest.raises(BudgetExhaustedError):
+        now(guard.acquire(TASK))
+    assert "spent 0.4000/0.3" in guard.summary()
+
+
+def test_min_balance_warns_once_and_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    clock, account = Clock(), FakeAccount(balance=5.0)
+    guard = guard_for(
+        account,
+        clock,
+        VASTCAPTCHA_MIN_BALANCE=4,
+        VASTCAPTCHA_BALANCE_CHECK_INTERVAL=1,
+    )
+    account.balance = 3.5
+    with caplog.at_level(logging.WARNING):
+        clock.advance(1)
+        clock.advance(1)
+    warnings = [r.getMessage() for r in caplog.records if "MIN_BALANCE" in r.getMessage()]
+    assert warnings == [
+        "VastCap balance 3.5000 is below VASTCAPTCHA_MIN_BALANCE=4; "
+        "going on (see STOP_AT_MIN_BALANCE)"
+    ]
+    now(guard.acquire(TASK))
+
+
+def test_min_balance_stops_when_asked() -> None:
+    clock, account, stops = Clock(), FakeAccount(balance=3.0), []
+    guard = guard_for(
+        account, clock, stops, VASTCAPTCHA_MIN_BALANCE=4, VASTCAPTCHA_STOP_AT_MIN_BALANCE=True
+    )
+    clock.advance(0)
+    assert stops == [REASON_MIN_BALANCE]
+    with pytest.raises(BudgetExhaustedError) as info:
+        now(guard.acquire(TASK))
+    assert (info.value.reason, info.value.code) == (REASON_MIN_BALANCE, "MIN_BALANCE")
+
+
+def test_stop_requested_by_the_middleware() -> None:
+    clock, account, stops = Clock(), FakeAccount(), []
+    guard = guard_for(account, clock, stops)
+    lease = now(guard.acquire(TASK))
+    now_result = guard.stop("vastcaptcha_fatal_error")
+    assert now_result.called
+    with pytest.raises(BudgetExhaustedError) as info:
+        now(guard.acquire(TASK))
+    assert info.value.reason == "vastcaptcha_fatal_error"
+    guard.release(lease)
+    guard.release(lease)  # a second release of the same lease is ignored
+    clock.advance(0)
+    assert stops == []  # the middleware knows already
+
+
+def test_starting_balance_is_required_only_by_balance_limits(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    account = FakeAccount()
+    account.fail = True
+    guard = BudgetGuard(config(VASTCAPTCHA_MAX_SPEND=1), account.get_balance, reactor=Clock())
+    with pytest.raises(TransportError):
+        now(guard.open())
+    plain = BudgetGuard(config(VASTCAPTCHA_MAX_TASKS=5), account.get_balance, reactor=Clock())
+    with caplog.at_level(logging.WARNING):
+        now(plain.open())
+    assert "cannot read the starting balance" in caplog.text
+    now(plain.acquire(TASK))
+    assert "vastcaptcha/balance/start" not in plain.stats()
