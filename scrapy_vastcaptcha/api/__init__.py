@@ -1,8 +1,9 @@
 """The VastCap API client on Twisted and treq, with no Scrapy in it.
 
 Everything the rest of the package builds on: typed tasks (:mod:`.tasks`),
-typed errors (:mod:`.errors`), the key and URL (:mod:`.credentials`) and the
-client (:mod:`.client`). ``_protocol`` (request bodies and answer parsing)
+typed errors (:mod:`.errors`), the key and URL (:mod:`.credentials`), checks
+of numeric options (:mod:`.validation`), the spending hook (:mod:`.gate`) and
+the client (:mod:`.client`). ``_protocol`` (request bodies and answer parsing)
 and ``_schedule`` (polling and retry plans) are I/O-free internals; their
 public values are re-exported here. This package never imports Scrapy and
 could be published on its own.
@@ -22,15 +23,20 @@ from scrapy_vastcaptcha.api.credentials import ApiKey
 from scrapy_vastcaptcha.api.errors import (
     AccountError,
     ApiError,
+    ApiRedirectError,
+    BudgetExhaustedError,
     ConfigurationError,
     InvalidTaskError,
+    ProtocolError,
     Scope,
     ServiceBusyError,
     SolveTimeoutError,
     TaskFailedError,
+    TlsError,
     TransportError,
     VastCaptchaError,
 )
+from scrapy_vastcaptcha.api.gate import TaskGate
 from scrapy_vastcaptcha.api.tasks import (
     FunCaptchaTask,
     HCaptchaTask,
@@ -40,6 +46,7 @@ from scrapy_vastcaptcha.api.tasks import (
     Task,
     TurnstileTask,
 )
+from scrapy_vastcaptcha.api.validation import check_positive_finite, check_positive_int
 
 _LAZY = ("SolveEvent", "SolveResult", "VastCaptchaClient")
 
@@ -47,6 +54,8 @@ __all__ = [
     "AccountError",
     "ApiError",
     "ApiKey",
+    "ApiRedirectError",
+    "BudgetExhaustedError",
     "ConfigurationError",
     "FunCaptchaTask",
     "HCaptchaTask",
@@ -54,6 +63,7 @@ __all__ = [
     "InvalidTaskError",
     "Pending",
     "PollSchedule",
+    "ProtocolError",
     "RecaptchaV2Task",
     "RecaptchaV3Task",
     "RetryPolicy",
@@ -65,10 +75,14 @@ __all__ = [
     "SolveTimeoutError",
     "Task",
     "TaskFailedError",
+    "TaskGate",
+    "TlsError",
     "TransportError",
     "TurnstileTask",
     "VastCaptchaClient",
     "VastCaptchaError",
+    "check_positive_finite",
+    "check_positive_int",
 ]
 
 

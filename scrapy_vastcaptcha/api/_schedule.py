@@ -72,12 +72,24 @@ class RetryPolicy:
     next one is raised. Delays grow as ``base * 2**n`` capped at ``cap``, each
     drawn uniformly from [delay/2, delay] so that many clients that failed
     together do not retry together.
+
+    Failures to connect (refused, unreachable, name not found, connect
+    timeout) are tolerated only ``connect_retries`` times: a service that is
+    down or a wrong port should be reported within seconds, not after the
+    minute of backoff a passing 503 deserves.
     """
 
     max_retries: int = 5
     base: float = 1.0
     cap: float = 20.0
     rng: random.Random = field(default_factory=random.Random, compare=False, repr=False)
+    connect_retries: int = 2
+
+    def __post_init__(self) -> None:
+        if self.max_retries < 0 or self.connect_retries < 0:
+            raise ValueError(f"retry counts must be >= 0, got {self}")
+        if not (0 < self.base <= self.cap < float("inf")):
+            raise ValueError(f"retry delays need 0 < base <= cap < inf, got {self}")
 
     def delay(self, attempt: int) -> float:
         """The wait before retry number ``attempt`` (0-based)."""

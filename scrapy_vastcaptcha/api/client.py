@@ -1,32 +1,55 @@
-"""The VastCap client on treq: never blocks the reactor.
+"""The VastCap client on Twisted: never blocks the reactor.
 
 Every method returns a Twisted ``Deferred``; each has an ``*_async`` twin, a
 coroutine for asyncio code running on Twisted's asyncio reactor (Scrapy's
-default). Cancelling the Deferred (or the asyncio task) stops the solve at
-once: the pending HTTP call or wait is cancelled and no further call is made.
+default). Cancelling the Deferred (or the asyncio task) fails it with
+``twisted.internet.defer.CancelledError`` at once, whatever the call is
+doing (connecting, waiting for an answer, reading it, sleeping between polls
+or in backoff, waiting at the gate): the pending HTTP call is aborted and no
+further call is made for it.
+
+Bounds of one :meth:`VastCaptchaClient.solve` call, whatever the service
+answers:
+
+* it creates at most ``max_tasks`` tasks (``max_task_attempts``), counting
+  every ``createTask`` that got an HTTP 2xx answer that was not an API error,
+  usable or not (an answer without a task id may still have been billed);
+* it ends (solved, failed or timed out) at most ``timeout + 1`` seconds
+  (``solve_timeout``; :data:`LAST_CALL_GRACE`) after it started: the poll
+  due at the deadline may take that second to answer, and a watchdog stops
+  anything still running then (a wait for a connection slot or at the gate
+  included);
+* it reads at most :data:`MAX_ANSWER_BYTES` of any answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
+import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
-import treq
 from twisted.internet import defer
 from twisted.internet.error import ConnectError, ConnectionDone, ConnectionLost
+from twisted.internet.protocol import Protocol, connectionDone
 from twisted.internet.task import deferLater
+from twisted.python.failure import Failure
 from twisted.web.client import (
     Agent,
     HTTPConnectionPool,
     RequestTransmissionFailed,
+    ResponseDone,
     ResponseFailed,
     ResponseNeverReceived,
 )
+from twisted.web.http import PotentialDataLoss
 from twisted.web.http_headers import Headers
-from twisted.web.iweb import IBodyProducer
+from twisted.web.iweb import UNKNOWN_LENGTH, IBodyProducer
 from zope.interface import implementer
 
 from scrapy_vastcaptcha.api import _protocol as protocol
@@ -41,19 +64,41 @@ from scrapy_vastcaptcha.api.credentials import ApiKey, resolve_api_key, resolve_
 from scrapy_vastcaptcha.api.errors import (
     AccountError,
     ApiError,
+    ApiRedirectError,
+    ProtocolError,
     Scope,
     ServiceBusyError,
     SolveTimeoutError,
+    TlsError,
     TransportError,
     VastCaptchaError,
     api_error,
 )
+from scrapy_vastcaptcha.api.gate import TaskGate
 from scrapy_vastcaptcha.api.tasks import Task
+from scrapy_vastcaptcha.api.validation import check_positive_finite, check_positive_int
 
 T = TypeVar("T")
 
+logger = logging.getLogger(__name__)
+
+#: Largest answer read, in bytes; a longer one is a :class:`ProtocolError` and
+#: its connection is aborted without reading the rest. The largest legitimate
+#: answer is a ready hCaptcha Enterprise or Arkose token (up to about 20 KB,
+#: JSON-escaped) with a user agent and a few cookies: 256 KiB leaves a
+#: tenfold margin while a hostile or broken peer costs at most that much memory
+#: per call in flight.
+MAX_ANSWER_BYTES = 256 * 1024
+#: Seconds the call made at a solve's deadline may take: the deadline is
+#: exceeded by at most this much.
+LAST_CALL_GRACE = 1.0
+#: Longest wait for a TCP connection (less if ``http_timeout`` is shorter):
+#: with ``RetryPolicy.connect_retries`` = 2, an unreachable API is reported
+#: within about 3 x 10 s plus 3 s of backoff.
+CONNECT_TIMEOUT = 10.0
+
+# Failures of one HTTP exchange that a retry may get past.
 _TRANSIENT = (
-    ConnectError,
     ConnectionLost,
     ConnectionDone,
     ResponseFailed,
@@ -63,10 +108,17 @@ _TRANSIENT = (
     OSError,
 )
 
-USER_AGENT = b"scrapy-vastcaptcha"
-#: Seconds the call made at a solve's deadline may take (the deadline is
-#: exceeded by at most this much).
-_LAST_CALL_GRACE = 1.0
+
+def _version() -> str:
+    try:
+        return metadata.version("scrapy-vastcaptcha")
+    except metadata.PackageNotFoundError:
+        from scrapy_vastcaptcha import __version__
+
+        return __version__
+
+
+USER_AGENT = f"scrapy-vastcaptcha/{_version()}".encode("ascii")
 _HEADERS = Headers({b"Content-Type": [b"application/json"], b"User-Agent": [USER_AGENT]})
 
 
@@ -77,7 +129,9 @@ class SolveResult:
     task_id: str
     solution: Solution
     kind: str
-    #: Tasks created for this solve (more than 1 after unsolvable answers).
+    #: Tasks this solve may have been billed for: every ``createTask`` that got
+    #: an HTTP 2xx answer that was not an API error (more than 1 after
+    #: unsolvable or unusable answers).
     attempts: int
     #: ``getTaskResult`` calls made for the last task.
     polls: int
@@ -86,10 +140,18 @@ class SolveResult:
     #: Wall-clock time (``time.time()``) the token was received; tokens expire
     #: from about then.
     solved_at: float
+    #: Ids of every task this solve created, in order (the last one solved);
+    #: answers without a usable id count in ``attempts`` but have none here.
+    task_ids: tuple[str, ...] = ()
 
     @property
     def token(self) -> str:
         return self.solution.value
+
+    @property
+    def tasks_created(self) -> int:
+        """Same as ``attempts``, named like the attribute errors carry."""
+        return self.attempts
 
 
 @dataclass(frozen=True)
@@ -108,17 +170,43 @@ class SolveEvent:
     delay: float = 0.0
 
 
+class _Run:
+    """One public call in progress: what cancelling or closing must stop."""
+
+    def __init__(self) -> None:
+        self.cancelled = False
+        #: Tasks this call may have been billed for.
+        self.tasks_created = 0
+        self.outer: defer.Deferred[Any] | None = None
+        self.inner: defer.Deferred[Any] | None = None
+        #: Fires (with None) once the work has ended, whatever the outcome.
+        self.finished: defer.Deferred[None] = defer.Deferred()
+
+    def check(self) -> None:
+        """Raise ``CancelledError`` if the call was cancelled: called after
+        every wait, so that no HTTP call starts once it has been."""
+        if self.cancelled:
+            raise defer.CancelledError()
+
+    def stop(self) -> None:
+        self.cancelled = True
+        if self.inner is not None and not self.inner.called:
+            self.inner.cancel()
+
+
 class VastCaptchaClient:
     """A client for one API key.
 
     :param api_key: the key; default ``$VASTCAPTCHA_API_KEY``.
     :param api_url: the API base URL; default ``$VASTCAPTCHA_API_URL`` or the
-        real service. Plain http is refused unless the host is loopback.
+        real service. Plain http is refused unless the host is loopback; see
+        :func:`~scrapy_vastcaptcha.api.credentials.resolve_api_url` for the
+        other checks.
     :param http_timeout: seconds one HTTP call may take (then it is retried).
     :param solve_timeout: overall deadline of one :meth:`solve`, in seconds.
     :param max_polls: ``getTaskResult`` calls per task before giving up.
     :param max_task_attempts: tasks one solve may create (a fresh task after
-        ``ERROR_CAPTCHA_UNSOLVABLE`` and similar).
+        ``ERROR_CAPTCHA_UNSOLVABLE``, an unusable answer and similar).
     :param poll_interval: overrides every kind's interval (first waits scale
         with it, see :func:`~scrapy_vastcaptcha.api._schedule.schedules_with_interval`).
     :param schedules: per-kind :class:`PollSchedule` overrides.
@@ -126,7 +214,13 @@ class VastCaptchaClient:
     :param max_connections: HTTP calls in flight at once; further calls queue.
     :param on_event: called with a :class:`SolveEvent` after each step (on the
         next reactor turn).
+    :param gate: told of every task before it is created and after it ends
+        (spending limits); see :class:`~scrapy_vastcaptcha.api.gate.TaskGate`.
     :param reactor: the Twisted reactor; default the global one.
+
+    Every numeric option must be a positive finite number (whole for counts);
+    anything else raises :class:`~scrapy_vastcaptcha.api.errors.ConfigurationError`
+    naming it.
     """
 
     def __init__(
@@ -143,27 +237,25 @@ class VastCaptchaClient:
         retry: RetryPolicy | None = None,
         max_connections: int = 32,
         on_event: Callable[[SolveEvent], None] | None = None,
+        gate: TaskGate | None = None,
         reactor: Any = None,
     ) -> None:
         self.api_key = resolve_api_key(api_key)
         self.api_url = resolve_api_url(api_url)
-        for name, value in (
-            ("http_timeout", http_timeout),
-            ("solve_timeout", solve_timeout),
-            ("max_polls", max_polls),
-            ("max_task_attempts", max_task_attempts),
-            ("max_connections", max_connections),
-        ):
-            if value <= 0:
-                raise ValueError(f"{name} must be positive, got {value!r}")
-        self.http_timeout = http_timeout
-        self.solve_timeout = solve_timeout
-        self.max_polls = max_polls
-        self.max_task_attempts = max_task_attempts
-        base = schedules_with_interval(poll_interval) if poll_interval else dict(DEFAULT_SCHEDULES)
+        self.http_timeout = check_positive_finite("http_timeout", http_timeout)
+        self.solve_timeout = check_positive_finite("solve_timeout", solve_timeout)
+        self.max_polls = check_positive_int("max_polls", max_polls)
+        self.max_task_attempts = check_positive_int("max_task_attempts", max_task_attempts)
+        max_connections = check_positive_int("max_connections", max_connections)
+        base = (
+            schedules_with_interval(check_positive_finite("poll_interval", poll_interval))
+            if poll_interval is not None
+            else dict(DEFAULT_SCHEDULES)
+        )
         self.schedules: dict[str, PollSchedule] = {**base, **(schedules or {})}
         self.retry = retry or RetryPolicy()
         self.on_event = on_event
+        self.gate = gate
         if reactor is None:
             from twisted.internet import reactor as global_reactor
 
@@ -172,15 +264,18 @@ class VastCaptchaClient:
         self._reactor: Any = reactor
         self._pool = HTTPConnectionPool(reactor, persistent=True)
         self._pool.maxPersistentPerHost = max_connections
-        self._agent: Any = Agent(reactor, pool=self._pool)
-        # Method URLs are parsed once: re-parsing a URL on every poll (as a
-        # str URL handed to treq would be) costs more CPU than the rest of the call.
+        self._agent: Any = Agent(
+            reactor, pool=self._pool, connectTimeout=min(self.http_timeout, CONNECT_TIMEOUT)
+        )
+        self._host = urlsplit(self.api_url).netloc
+        # Method URLs are encoded once: re-parsing a URL on every poll costs
+        # more CPU than the rest of the call.
         self._urls = {
             method: f"{self.api_url}/{method}".encode("ascii")
             for method in (protocol.CREATE_TASK, protocol.GET_TASK_RESULT, protocol.GET_BALANCE)
         }
         self._slots = defer.DeferredSemaphore(max_connections)
-        self._in_flight: set[defer.Deferred[Any]] = set()
+        self._runs: set[_Run] = set()
         #: The first run-fatal error seen; once set, no task is created.
         self.fatal_error: AccountError | None = None
 
@@ -189,27 +284,44 @@ class VastCaptchaClient:
 
     # -- public Deferred API -------------------------------------------------
 
-    def solve(self, task: Task) -> defer.Deferred[SolveResult]:
+    def solve(
+        self, task: Task, *, timeout: float | None = None, max_tasks: int | None = None
+    ) -> defer.Deferred[SolveResult]:
         """Create a task, poll until it is solved, and fire with the result.
 
         Retries transient failures with backoff, creates a fresh task after an
-        unsolvable answer (up to ``max_task_attempts``), and fails with
-        :class:`SolveTimeoutError` at ``solve_timeout`` or ``max_polls``.
+        unsolvable or unusable answer, and fails with
+        :class:`SolveTimeoutError` at the deadline or ``max_polls``.
+
+        :param timeout: this solve's deadline in seconds (default
+            ``solve_timeout``); it ends by ``timeout + LAST_CALL_GRACE``.
+        :param max_tasks: tasks this solve may create (default
+            ``max_task_attempts``). A failure carries ``tasks_created``.
         """
-        return self._track(self._solve(task))
+        limit = self.solve_timeout if timeout is None else check_positive_finite("timeout", timeout)
+        budget = (
+            self.max_task_attempts
+            if max_tasks is None
+            else check_positive_int("max_tasks", max_tasks)
+        )
+        return self._track(
+            lambda run: self._solve(run, task, limit, budget),
+            watchdog=(limit + LAST_CALL_GRACE, task.KIND),
+        )
 
     def create_task(self, task: Task) -> defer.Deferred[str]:
         """Create one task and fire with its id."""
-        return self._track(self._create_task(task, None))
+        return self._track(lambda run: self._create_task(run, task, None))
 
     def get_task_result(self, task_id: str, task: Task | None = None) -> defer.Deferred[Any]:
         """One ``getTaskResult`` call: fires with a :class:`Solution` or a
         :class:`Pending`; raises the task's error if it failed."""
         return self._track(
-            self._call(
+            lambda run: self._call(
+                run,
                 protocol.GET_TASK_RESULT,
                 protocol.task_result_body(self.api_key, task_id),
-                lambda body: protocol.parse_task_result(body, task),
+                lambda body: protocol.parse_task_result(body, task, key=self.api_key),
                 None,
             )
         )
@@ -217,25 +329,26 @@ class VastCaptchaClient:
     def get_balance(self) -> defer.Deferred[float]:
         """The account balance in USD."""
         return self._track(
-            self._call(
+            lambda run: self._call(
+                run,
                 protocol.GET_BALANCE,
                 protocol.balance_body(self.api_key),
-                protocol.parse_balance,
+                lambda body: protocol.parse_balance(body, key=self.api_key),
                 None,
             )
         )
 
     def close(self) -> defer.Deferred[None]:
-        """Cancel every call in flight and close pooled connections."""
-        for d in list(self._in_flight):
-            d.cancel()
-        result: defer.Deferred[None] = self._pool.closeCachedConnections()
-        return result
+        """Cancel every call in flight (each fails with ``CancelledError``),
+        wait until none runs any more, and close pooled connections."""
+        return defer.Deferred.fromCoroutine(self._close())
 
     # -- asyncio twins -------------------------------------------------------
 
-    async def solve_async(self, task: Task) -> SolveResult:
-        return await _as_future(self.solve(task))
+    async def solve_async(
+        self, task: Task, *, timeout: float | None = None, max_tasks: int | None = None
+    ) -> SolveResult:
+        return await _as_future(self.solve(task, timeout=timeout, max_tasks=max_tasks))
 
     async def create_task_async(self, task: Task) -> str:
         return await _as_future(self.create_task(task))
@@ -249,19 +362,57 @@ class VastCaptchaClient:
     async def close_async(self) -> None:
         await _as_future(self.close())
 
-    # -- internals -----------------------------------------------------------
+    # -- running and stopping calls -------------------------------------------
 
-    def _track(self, coro: Any) -> defer.Deferred[Any]:
-        d: defer.Deferred[Any] = defer.Deferred.fromCoroutine(coro)
-        if not d.called:
-            self._in_flight.add(d)
+    def _track(
+        self,
+        work: Callable[[_Run], Coroutine[Any, Any, T]],
+        *,
+        watchdog: tuple[float, str] | None = None,
+    ) -> defer.Deferred[T]:
+        """Run ``work`` and hand back a Deferred of its result that a single
+        ``cancel()`` fails with ``CancelledError`` at once, whatever the work
+        is waiting on (Twisted's own coroutine cancellation only cancels the
+        awaited Deferred, and an HTTP call reports that as a connection
+        failure, which would be retried)."""
+        run = _Run()
+        outer: defer.Deferred[T] = defer.Deferred(lambda _: run.stop())
+        run.outer = outer
+        self._runs.add(run)
+        timer: Any = None
 
-            def forget(result: Any) -> Any:
-                self._in_flight.discard(d)
-                return result
+        def settle(result: Any) -> None:
+            self._runs.discard(run)
+            if timer is not None and timer.active():
+                timer.cancel()
+            if not run.cancelled and not outer.called:
+                outer.errback(result) if isinstance(result, Failure) else outer.callback(result)
+            run.finished.callback(None)
 
-            d.addBoth(forget)
-        return d
+        if watchdog is not None:
+            limit, kind = watchdog
+            started = self._now()
+
+            def expire() -> None:
+                error = SolveTimeoutError(f"not solved within the {limit:g} s hard limit")
+                error.tasks_created = run.tasks_created
+                self._emit(SolveEvent("failed", kind, error=error, elapsed=self._now() - started))
+                run.stop()
+                if not outer.called:
+                    outer.errback(error)
+
+            timer = self._reactor.callLater(limit, expire)
+        run.inner = defer.Deferred.fromCoroutine(work(run))
+        run.inner.addBoth(settle)
+        return outer
+
+    async def _close(self) -> None:
+        runs = list(self._runs)
+        for run in runs:
+            assert run.outer is not None
+            run.outer.cancel()
+        await defer.DeferredList([run.finished for run in runs])
+        await self._pool.closeCachedConnections()
 
     def _emit(self, event: SolveEvent) -> None:
         # Called on the next reactor turn, not inline: a listener that cancels
@@ -273,55 +424,114 @@ class VastCaptchaClient:
     def _now(self) -> float:
         return float(self._reactor.seconds())
 
-    async def _sleep(self, seconds: float) -> None:
+    async def _sleep(self, run: _Run, seconds: float) -> None:
         await deferLater(self._reactor, max(0.0, seconds), lambda: None)
+        run.check()
 
-    async def _solve(self, task: Task) -> SolveResult:
+    # -- solving ---------------------------------------------------------------
+
+    async def _solve(self, run: _Run, task: Task, timeout: float, max_tasks: int) -> SolveResult:
         kind = task.KIND
         schedule = self.schedules.get(kind, DEFAULT_SCHEDULES["recaptcha-v2"])
         started = self._now()
-        deadline = started + self.solve_timeout
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                task_id = await self._create_task(task, deadline)
-                self._emit(SolveEvent("created", kind, task_id, elapsed=self._now() - started))
-                solution, polls = await self._poll(task, task_id, schedule, deadline, started)
-            except ApiError as exc:
-                if exc.scope is Scope.NEW_TASK and attempt < self.max_task_attempts:
+        deadline = started + timeout
+        task_ids: list[str] = []
+        try:
+            while True:
+                try:
+                    task_id, solution, polls = await self._one_task(
+                        run, task, schedule, deadline, started, task_ids
+                    )
+                except (ApiError, ProtocolError) as exc:
+                    # A task failed in a way a fresh one may get past; an
+                    # unusable createTask answer counts as a task (it may be billed).
+                    fresh = isinstance(exc, ProtocolError) or exc.scope is Scope.NEW_TASK
+                    if not fresh or run.tasks_created >= max_tasks:
+                        raise
+                    if self._now() >= deadline:
+                        raise SolveTimeoutError(
+                            f"no time left for a new task within the {timeout:g} s solve "
+                            f"timeout (last error: {exc})"
+                        ) from exc
                     self._emit(SolveEvent("new_task", kind, error=exc))
                     continue
-                self._emit(SolveEvent("failed", kind, error=exc, elapsed=self._now() - started))
-                raise
-            except VastCaptchaError as exc:
-                self._emit(SolveEvent("failed", kind, error=exc, elapsed=self._now() - started))
-                raise
-            elapsed = self._now() - started
-            self._emit(SolveEvent("solved", kind, task_id, "ready", elapsed=elapsed))
-            return SolveResult(
-                task_id=task_id,
-                solution=solution,
-                kind=kind,
-                attempts=attempt,
-                polls=polls,
-                elapsed=elapsed,
-                solved_at=time.time(),
-            )
+                break
+        except VastCaptchaError as exc:
+            exc.tasks_created = run.tasks_created
+            self._emit(SolveEvent("failed", kind, error=exc, elapsed=self._now() - started))
+            raise
+        elapsed = self._now() - started
+        self._emit(SolveEvent("solved", kind, task_id, "ready", elapsed=elapsed))
+        return SolveResult(
+            task_id=task_id,
+            solution=solution,
+            kind=kind,
+            attempts=run.tasks_created,
+            polls=polls,
+            elapsed=elapsed,
+            solved_at=time.time(),
+            task_ids=tuple(task_ids),
+        )
 
-    async def _create_task(self, task: Task, deadline: float | None) -> str:
+    async def _one_task(
+        self,
+        run: _Run,
+        task: Task,
+        schedule: PollSchedule,
+        deadline: float,
+        started: float,
+        task_ids: list[str],
+    ) -> tuple[str, Solution, int]:
+        """Create one task (holding a gate lease for its lifetime) and poll it."""
         if self.fatal_error is not None:
             # Spend nothing once the account is known to be unusable.
-            raise self.fatal_error
-        return await self._call(
-            protocol.CREATE_TASK,
-            protocol.create_task_body(self.api_key, task),
-            protocol.parse_create_task,
-            deadline,
-        )
+            raise copy.copy(self.fatal_error)
+        gate = self.gate
+        lease: object = None
+        if gate is not None:
+            lease = await gate.acquire(task)
+        try:
+            run.check()
+            try:
+                task_id = await self._create_task(run, task, deadline)
+            except ProtocolError:
+                if gate is not None:
+                    _quietly(gate.created, lease, None)
+                raise
+            if gate is not None:
+                _quietly(gate.created, lease, task_id)
+            task_ids.append(task_id)
+            self._emit(SolveEvent("created", task.KIND, task_id, elapsed=self._now() - started))
+            solution, polls = await self._poll(run, task, task_id, schedule, deadline, started)
+            return task_id, solution, polls
+        finally:
+            if gate is not None:
+                _quietly(gate.release, lease)
+
+    async def _create_task(self, run: _Run, task: Task, deadline: float | None) -> str:
+        if self.fatal_error is not None:
+            raise copy.copy(self.fatal_error)
+        if deadline is not None and self._now() >= deadline:
+            raise SolveTimeoutError("createTask: solve timeout reached")
+        try:
+            task_id = await self._call(
+                run,
+                protocol.CREATE_TASK,
+                protocol.create_task_body(self.api_key, task),
+                lambda body: protocol.parse_create_task(body, key=self.api_key),
+                deadline,
+                retry_unusable=False,
+            )
+        except ProtocolError:
+            # Answered 2xx without an API error: a task may exist and be billed.
+            run.tasks_created += 1
+            raise
+        run.tasks_created += 1
+        return task_id
 
     async def _poll(
         self,
+        run: _Run,
         task: Task,
         task_id: str,
         schedule: PollSchedule,
@@ -335,11 +545,12 @@ class VastCaptchaClient:
             if remaining <= 0:
                 break
             # Poll once more at the deadline rather than give up early.
-            await self._sleep(min(wait, remaining))
+            await self._sleep(run, min(wait, remaining))
             answer = await self._call(
+                run,
                 protocol.GET_TASK_RESULT,
                 body,
-                lambda raw: protocol.parse_task_result(raw, task),
+                lambda raw: protocol.parse_task_result(raw, task, key=self.api_key),
                 deadline,
             )
             status = answer.status if isinstance(answer, Pending) else "ready"
@@ -349,75 +560,226 @@ class VastCaptchaClient:
             wait = schedule.interval
         else:
             raise SolveTimeoutError(f"task {task_id} not ready after {self.max_polls} polls")
-        raise SolveTimeoutError(
-            f"task {task_id} not ready within the {self.solve_timeout:g} s solve timeout"
-        )
+        raise SolveTimeoutError(f"task {task_id} not ready within the solve timeout")
+
+    # -- one API call ------------------------------------------------------------
 
     async def _call(
         self,
+        run: _Run,
         method: str,
         body: bytes,
         parse: Callable[[bytes], T],
         deadline: float | None,
+        *,
+        retry_unusable: bool = True,
     ) -> T:
         """POST ``body`` to ``method`` and parse the answer, retrying transient
-        failures (transport errors, garbled bodies, no free slot) with backoff."""
-        failures = 0
+        failures (transport errors, no free slot and, unless
+        ``retry_unusable`` is false, unusable 2xx answers) with backoff."""
+        failures = connect_failures = 0
+        error: VastCaptchaError
         while True:
+            run.check()
             timeout = self.http_timeout
             if deadline is not None:
                 remaining = deadline - self._now()
-                if remaining <= 0 and failures:
+                if remaining <= 0 and (failures or connect_failures):
                     raise SolveTimeoutError(f"{method}: solve timeout reached")
                 # The poll due at the deadline still gets a moment to answer.
-                timeout = min(timeout, max(remaining, _LAST_CALL_GRACE))
+                timeout = min(timeout, max(remaining, LAST_CALL_GRACE))
             try:
-                raw = await self._post(method, body, timeout)
+                raw = await self._post(run, method, body, timeout)
                 return parse(raw)
             except AccountError as exc:
                 self.fatal_error = self.fatal_error or exc
                 raise
+            except ProtocolError as exc:
+                if not retry_unusable:
+                    raise
+                error = exc
+            except _ConnectFailure as exc:
+                error = exc.error
+                if connect_failures >= self.retry.connect_retries:
+                    raise error from None
+                delay = self.retry.delay(connect_failures)
+                connect_failures += 1
+                logger.warning("%s; retrying in %.1f s", error, delay)
+                await self._backoff(run, method, error, delay, deadline)
+                continue
             except (TransportError, ServiceBusyError) as exc:
-                error: VastCaptchaError = exc
-            except _TRANSIENT as exc:
-                error = TransportError(_describe(exc), method=method)
+                error = exc
             if failures >= self.retry.max_retries:
                 raise error
             delay = self.retry.delay(failures)
             failures += 1
-            self._emit(SolveEvent("retrying", "", error=error, method=method, delay=delay))
-            if deadline is not None and self._now() + delay >= deadline:
-                raise SolveTimeoutError(f"{method}: solve timeout reached while retrying ({error})")
-            await self._sleep(delay)
+            await self._backoff(run, method, error, delay, deadline)
 
-    async def _post(self, method: str, body: bytes, timeout: float) -> bytes:
+    async def _backoff(
+        self, run: _Run, method: str, error: VastCaptchaError, delay: float, deadline: float | None
+    ) -> None:
+        self._emit(SolveEvent("retrying", "", error=error, method=method, delay=delay))
+        if deadline is not None and self._now() + delay >= deadline:
+            raise SolveTimeoutError(f"{method}: solve timeout reached while retrying ({error})")
+        await self._sleep(run, delay)
+
+    async def _post(self, run: _Run, method: str, body: bytes, timeout: float) -> bytes:
         await self._slots.acquire()
         try:
-            d = defer.Deferred.fromCoroutine(self._exchange(method, body))
-            d.addTimeout(timeout, self._reactor)
-            raw: bytes = await d
+            run.check()
+            exchange = defer.Deferred.fromCoroutine(self._exchange(method, body))
+            exchange.addTimeout(timeout, self._reactor)
+            try:
+                raw: bytes = await exchange
+            except VastCaptchaError:
+                run.check()
+                raise
+            except Exception as exc:
+                # Whatever an aborted exchange reports, a cancelled call is cancelled.
+                run.check()
+                raise self._transport_failure(exc, method) from None
         finally:
             self._slots.release()
         return raw
 
     async def _exchange(self, method: str, body: bytes) -> bytes:
-        response = await self._agent.request(
+        response: Any = await self._agent.request(
             b"POST", self._urls[method], _HEADERS.copy(), _BytesProducer(body)
         )
-        # Some services echo the request in error descriptions: never let the
-        # key travel further than this line.
-        content = self.api_key.scrub_bytes(await treq.content(response))
-        if response.code >= 500 or response.code in (408, 429):
-            raise TransportError(f"HTTP {response.code}", method=method)
-        if response.code >= 400:
+        status = response.code
+        if 300 <= status < 400:
+            _abort(response)
+            location = (response.headers.getRawHeaders(b"location") or [b""])[0]
+            shown = self.api_key.scrub(location.decode("latin-1"))[:300] or "(no Location header)"
+            raise ApiRedirectError(
+                f"{method}: the API redirected to {shown} (HTTP {status}); redirects are not "
+                "followed: set the API URL to the right address",
+                location=shown,
+            )
+        if status >= 500 or status in (408, 429):
+            _abort(response)
+            raise TransportError(f"HTTP {status}", method=method)
+        try:
+            content = await _read_capped(response, MAX_ANSWER_BYTES, method)
+        except ProtocolError:
+            if status < 400:
+                raise
+            content = b""
+        # Some services echo the request in error descriptions: the key goes
+        # no further than this line (and decoded strings are scrubbed again).
+        content = self.api_key.scrub_bytes(content)
+        if status >= 400 or status < 200:
             # A 4xx may still carry an API error; if not, say which status it was.
             try:
-                data = protocol.decode(content, method)
-            except TransportError:
+                data = protocol.decode(content, method, self.api_key)
+            except ProtocolError:
                 data = {}
             error = protocol.find_error(data, method)
-            raise error or api_error(f"HTTP_{response.code}", method=method)
+            raise error or api_error(f"HTTP_{status}", method=method)
         return content
+
+    def _transport_failure(self, exc: Exception, method: str) -> Exception:
+        """The error to report for a failed exchange (``exc`` if it is not
+        one this client understands)."""
+        reasons = [exc, *(f.value for f in getattr(exc, "reasons", None) or ())]
+        for reason in reasons:
+            if type(reason).__module__.split(".")[0] in ("OpenSSL", "service_identity"):
+                return TlsError(
+                    f"{method}: TLS handshake with {self._host} failed ({_describe(reason)}); "
+                    "the certificate is not trusted for that host",
+                    host=self._host,
+                )
+        if isinstance(exc, ConnectError):
+            what = (
+                "connection refused"
+                if "refused" in type(exc).__name__.lower()
+                else f"cannot connect ({_describe(exc)})"
+            )
+            return _ConnectFailure(
+                TransportError(f"{what} by {self._host}", method=method, code="CONNECTION_FAILED")
+            )
+        if isinstance(exc, _TRANSIENT):
+            return TransportError(_describe(exc), method=method)
+        return exc
+
+
+class _ConnectFailure(Exception):
+    """Internal: a failure to connect, retried on its own, tighter budget."""
+
+    def __init__(self, error: TransportError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _CappedBody(Protocol):
+    """Collects a response body up to ``cap`` bytes; past it, aborts the
+    connection and fails without buffering the rest."""
+
+    def __init__(self, finished: defer.Deferred[bytes], cap: int, method: str) -> None:
+        self.finished = finished
+        self.cap = cap
+        self.method = method
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.finished.called:
+            return
+        self.size += len(data)
+        if self.size > self.cap:
+            self.parts.clear()
+            assert self.transport is not None
+            self.transport.stopProducing()
+            self.finished.errback(
+                ProtocolError(f"answer larger than {self.cap} bytes", method=self.method)
+            )
+            return
+        self.parts.append(data)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if self.finished.called:
+            return
+        if reason.check(ResponseDone, PotentialDataLoss):
+            self.finished.callback(b"".join(self.parts))
+        else:
+            self.finished.errback(reason)
+
+
+# Responses are typed Any: mypy reads zope interface methods as unbound functions.
+def _read_capped(response: Any, cap: int, method: str) -> defer.Deferred[bytes]:
+    if response.length is not UNKNOWN_LENGTH and response.length > cap:
+        _abort(response)
+        return defer.fail(
+            ProtocolError(f"answer of {response.length} bytes is larger than {cap}", method=method)
+        )
+    reader: _CappedBody | None = None
+
+    def cancel(_: defer.Deferred[bytes]) -> None:
+        if reader is not None and reader.transport is not None:
+            reader.transport.stopProducing()
+
+    finished: defer.Deferred[bytes] = defer.Deferred(cancel)
+    reader = _CappedBody(finished, cap, method)
+    response.deliverBody(reader)
+    return finished
+
+
+class _Discard(Protocol):
+    def connectionMade(self) -> None:
+        assert self.transport is not None
+        self.transport.stopProducing()
+
+
+def _abort(response: Any) -> None:
+    """Drop the connection without reading the body (which may be huge)."""
+    response.deliverBody(_Discard())
+
+
+def _quietly(hook: Callable[..., None], *args: Any) -> None:
+    try:
+        hook(*args)
+    except Exception:
+        logger.exception("VastCap task gate hook %s failed", getattr(hook, "__name__", hook))
 
 
 @implementer(IBodyProducer)

@@ -60,11 +60,59 @@ def classify(code: str) -> Scope:
 
 
 class VastCaptchaError(Exception):
-    """Base class of every error this package raises."""
+    """Base class of every error this package raises.
+
+    Every instance carries ``code`` (a short stable string for stats and exit
+    messages), ``scope`` (what the caller should do next) and
+    ``tasks_created``: how many tasks the failed :meth:`solve` call may have
+    been billed for (0 for errors raised outside a solve), so a caller can
+    charge its own budget.
+    """
+
+    #: Class-level defaults; each instance gets its own copies.
+    code: str = "VASTCAPTCHA_ERROR"
+    scope: Scope = Scope.TASK
+
+    def __init__(self, *args: object, code: str | None = None) -> None:
+        super().__init__(*args)
+        # Instance attributes, also where a subclass sets ``code`` on the class
+        # or on the instance before calling this.
+        self.code = code if code is not None else self.__dict__.get("code", type(self).code)
+        self.scope = self.__dict__.get("scope", type(self).scope)
+        self.tasks_created = 0
 
 
-class ConfigurationError(VastCaptchaError):
-    """The client cannot be used as configured (no key, unsafe URL, ...)."""
+class ConfigurationError(VastCaptchaError, ValueError):
+    """The client cannot be used as configured (no key, unsafe URL, a timeout
+    that is not a positive finite number, ...). Nothing this client does can
+    succeed until the configuration changes, so the scope is ``RUN``."""
+
+    code = "CONFIGURATION_ERROR"
+    scope = Scope.RUN
+
+
+class ApiRedirectError(ConfigurationError):
+    """The API answered with a redirect. Redirects are never followed (the
+    key is in the body, and a POST must not be replayed elsewhere): the API
+    URL is wrong or the service moved."""
+
+    code = "API_REDIRECT"
+
+    def __init__(self, message: str, *, location: str) -> None:
+        super().__init__(message)
+        self.location = location
+
+
+class TlsError(ConfigurationError):
+    """The TLS handshake with the API failed (untrusted or mismatched
+    certificate, protocol mismatch). Not transient: retrying cannot fix a
+    certificate, and the key must not go to a host that cannot prove who it is."""
+
+    code = "TLS_ERROR"
+
+    def __init__(self, message: str, *, host: str) -> None:
+        super().__init__(message)
+        self.host = host
 
 
 class InvalidTaskError(VastCaptchaError, ValueError):
@@ -77,13 +125,12 @@ class ApiError(VastCaptchaError):
     """The service answered with an error code."""
 
     def __init__(self, code: str, description: str = "", *, method: str = "") -> None:
-        self.code = code
+        where = f"{method}: " if method else ""
+        detail = f" ({description})" if description else ""
+        super().__init__(f"{where}{code}{detail}", code=code)
         self.description = description
         self.method = method
         self.scope = classify(code)
-        where = f"{method}: " if method else ""
-        detail = f" ({description})" if description else ""
-        super().__init__(f"{where}{code}{detail}")
 
 
 class AccountError(ApiError):
@@ -100,10 +147,21 @@ class TransportError(VastCaptchaError):
     """The call failed below the API level (HTTP 5xx, connection, timeout,
     malformed body) more times in a row than the retry policy allows."""
 
-    def __init__(self, message: str, *, method: str = "") -> None:
+    code = "TRANSPORT_ERROR"
+    scope = Scope.RETRY
+
+    def __init__(self, message: str, *, method: str = "", code: str | None = None) -> None:
+        super().__init__(f"{method}: {message}" if method else message, code=code)
         self.method = method
-        self.code = "TRANSPORT_ERROR"
-        super().__init__(f"{method}: {message}" if method else message)
+
+
+class ProtocolError(TransportError):
+    """The service answered something this client cannot use: not a JSON
+    object, nested too deep, larger than
+    :data:`~scrapy_vastcaptcha.api.client.MAX_ANSWER_BYTES`, a createTask
+    answer without a task id, a balance that is not a finite number."""
+
+    code = "PROTOCOL_ERROR"
 
 
 class ServiceBusyError(ApiError):
@@ -114,6 +172,23 @@ class SolveTimeoutError(VastCaptchaError):
     """The overall deadline or the poll cap for one solve was reached."""
 
     code = "SOLVE_TIMEOUT"
+    scope = Scope.NEW_TASK
+
+
+class BudgetExhaustedError(VastCaptchaError):
+    """A spending limit refused another task (raised by a
+    :class:`~scrapy_vastcaptcha.api.gate.TaskGate`). Fatal for the run, like
+    an account error: no further task may be created."""
+
+    code = "BUDGET_EXHAUSTED"
+    scope = Scope.RUN
+
+    def __init__(
+        self, message: str, *, code: str | None = None, reason: str = "vastcaptcha_budget_exhausted"
+    ) -> None:
+        super().__init__(message, code=code)
+        #: A spider close reason for the run this error stops.
+        self.reason = reason
 
 
 def api_error(code: str, description: str = "", *, method: str = "") -> ApiError:
