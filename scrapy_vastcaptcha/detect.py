@@ -1,11 +1,27 @@
 """Find captcha widgets in HTML, without a browser and without I/O.
 
-Detection follows each provider's public embed snippets: widget elements
-(``.g-recaptcha``, ``.h-captcha``, ``.cf-turnstile``, ``[data-pkey]``), the
-widget scripts (``api.js?render=KEY`` for reCAPTCHA v3, ``enterprise.js``,
-``www.recaptcha.net``) and explicit ``*.render(...)`` / ``grecaptcha.execute``
-calls in inline scripts. Each hit is tied to the ``<form>`` it belongs to, so
-the injector knows what to resubmit.
+Detection follows each provider's public embed snippets and what real sites
+do with them (tests/corpus/ holds the pages this is measured on):
+
+- widget elements: ``.g-recaptcha``, ``.h-captcha``, ``.cf-turnstile`` and
+  ``[data-pkey]``; elements that name their provider with
+  ``data-captcha-type`` (Gitea, Forgejo); and, when the page loads exactly
+  one provider's script, any other element carrying ``data-sitekey`` (sites
+  that render the widget from their own script);
+- the widget scripts: ``api.js?render=KEY`` for reCAPTCHA v3,
+  ``enterprise.js``, ``www.recaptcha.net``;
+- explicit ``*.render(target, {...})`` and ``grecaptcha.execute(KEY, ...)``
+  calls in inline scripts, ``target`` being an id string, a selector,
+  ``document.getElementById(...)`` or ``document.querySelector(...)``.
+
+reCAPTCHA v2, invisible v2 and v3 are told apart by
+:func:`scrapy_vastcaptcha.evidence.recaptcha_verdict`, the rules shared with
+the browser detector. Each hit is tied to the ``<form>`` to resubmit: the form
+around the widget, else the one form holding the provider's response field,
+else (for script-rendered widgets) the page's only form; a widget with a known
+key is never dropped for want of a form. reCAPTCHA v3 is the exception: it is
+reported only where a form takes its token (a field, or a ``.g-recaptcha``
+element inside the form), since sites load it on every page for analytics.
 """
 
 from __future__ import annotations
@@ -18,6 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 from parsel import Selector
 
 from scrapy_vastcaptcha.captcha import TOKEN_FIELDS, Captcha
+from scrapy_vastcaptcha.evidence import RecaptchaEvidence, normalise_sitekey, recaptcha_verdict
 
 DETECTABLE_KINDS = ("recaptcha-v2", "recaptcha-v3", "hcaptcha", "turnstile", "funcaptcha")
 
@@ -25,24 +42,49 @@ _RECAPTCHA_SCRIPT = re.compile(
     r"^(?:https?:)?//(?:www\.)?(?:google\.com|recaptcha\.net)/recaptcha/(api|enterprise)\.js",
     re.IGNORECASE,
 )
-_HCAPTCHA_SCRIPT = re.compile(r"//(?:js\.)?hcaptcha\.com/", re.IGNORECASE)
-_TURNSTILE_SCRIPT = re.compile(r"//challenges\.cloudflare\.com/turnstile/", re.IGNORECASE)
+_PROVIDER_SCRIPTS = {
+    "recaptcha": _RECAPTCHA_SCRIPT,
+    "hcaptcha": re.compile(r"//(?:js\.)?hcaptcha\.com/", re.IGNORECASE),
+    "turnstile": re.compile(r"//challenges\.cloudflare\.com/turnstile/", re.IGNORECASE),
+}
 _ARKOSE_SCRIPT = re.compile(
     r"//(?:[\w-]+\.)?(?:arkoselabs|funcaptcha)\.com/v2/([A-Za-z0-9-]+)/api\.js", re.IGNORECASE
 )
-# `<global>.render('container', { ... })`: the options object up to its first
-# closing brace is enough for the literal options we read.
+# `<global>.render(target, { ... })`: the options object up to the first
+# closing brace followed by `)` is enough for the literal options we read.
 _RENDER_CALL = re.compile(
     r"\b(grecaptcha(?:\.enterprise)?|hcaptcha|turnstile)\.render\(\s*"
-    r"(?:(['\"])(?P<container>[^'\"]+)\2|[\w.$]+)\s*,\s*\{(?P<options>.*?)\}\s*\)",
+    r"(?P<target>[^{};]*?)\s*,\s*\{(?P<options>.*?)\}\s*\)",
     re.DOTALL,
 )
 _EXECUTE_CALL = re.compile(
-    r"grecaptcha(?:\.enterprise)?\.execute\(\s*(['\"])(?P<key>[^'\"]+)\1\s*,\s*"
-    r"\{[^}]*?\baction\s*:\s*(['\"])(?P<action>[^'\"]*)\3",
+    r"grecaptcha(?:\.enterprise)?\.execute\(\s*(['\"])(?P<key>[^'\"]+)\1"
+    r"(?:\s*,\s*\{(?P<options>[^}]*)\})?",
     re.DOTALL,
 )
+_QUOTED = re.compile(r"""^(['"])(?P<s>[^'"]*)\1$""")
+_LOOKUP = re.compile(
+    r"""^document\.(?:getElementById|querySelector)\(\s*(['"])(?P<s>[^'"]+)\1\s*\)$"""
+)
 
+# Class names, and data-captcha-type values, that name each provider's widget.
+_CLASSES = {"recaptcha": "g-recaptcha", "hcaptcha": "h-captcha", "turnstile": "cf-turnstile"}
+_CAPTCHA_TYPES = {
+    "g-recaptcha": "recaptcha",
+    "recaptcha": "recaptcha",
+    "h-captcha": "hcaptcha",
+    "hcaptcha": "hcaptcha",
+    "cf-turnstile": "turnstile",
+    "cfturnstile": "turnstile",
+    "turnstile": "turnstile",
+}
+_RENDER_PROVIDERS = {
+    "grecaptcha": "recaptcha-v2",  # until the verdict says otherwise
+    "grecaptcha.enterprise": "recaptcha-v2",
+    "hcaptcha": "hcaptcha",
+    "turnstile": "turnstile",
+}
+_SUBMIT_INPUTS = frozenset({"submit", "button", "image"})
 
 # Markup, not words: a page that merely mentions "hCaptcha" is not parsed.
 _MARKERS = re.compile(
@@ -56,20 +98,6 @@ def might_have_captcha(body: bytes) -> bool:
     """A cheap test on the raw body: without any marker there is no widget
     to parse for (most pages of most crawls)."""
     return _MARKERS.search(body) is not None
-
-
-def _option(options: str, name: str) -> str | None:
-    match = re.search(
-        rf"['\"]?\b{re.escape(name)}['\"]?\s*:\s*(?:(['\"])(?P<s>[^'\"]*)\1|(?P<w>[\w.$]+))",
-        options,
-    )
-    if match is None:
-        return None
-    return match.group("s") if match.group("s") is not None else match.group("w")
-
-
-def _class_xpath(name: str) -> str:
-    return f"//*[contains(concat(' ', normalize-space(@class), ' '), ' {name} ')][@data-sitekey]"
 
 
 @dataclass(frozen=True)
@@ -88,10 +116,15 @@ def detect(
 ) -> list[Detection]:
     """Every captcha of the given kinds in ``html``, one per widget."""
     sel = html if isinstance(html, Selector) else Selector(text=html)
+    page = _Page(sel, page_url)
     found: list[Detection] = []
     seen: set[tuple[str, str, int | None]] = set()
-    for detection in _all(sel, page_url):
+    for detection in _all(page):
         captcha = detection.captcha
+        if detection.form is None:
+            detection = replace(detection, form=page.form_with_field(TOKEN_FIELDS[captcha.kind]))
+        if captcha.kind == "recaptcha-v3" and detection.form is None:
+            continue  # v3 outside any form is analytics, not a gate
         key = (captcha.kind, captcha.sitekey, detection.form)
         if captcha.kind in kinds and captcha.sitekey and key not in seen:
             seen.add(key)
@@ -99,17 +132,8 @@ def detect(
     return found
 
 
-def _all(sel: Selector, url: str) -> Iterator[Detection]:
-    scripts = [s.strip() for s in sel.xpath("//script/@src").getall()]
-    inline = "\n".join(sel.xpath("//script[not(@src)]/text()").getall())
-    yield from _recaptcha(sel, url, scripts, inline)
-    yield from _element_widgets(sel, url, "h-captcha", "hcaptcha")
-    yield from _element_widgets(sel, url, "cf-turnstile", "turnstile")
-    yield from _render_calls(sel, url, inline)
-    yield from _funcaptcha(sel, url, scripts)
-
-
 def _form_index(sel: Selector, node: Selector | None) -> int | None:
+    """The 0-based index of the ``<form>`` around ``node`` (``None`` outside any)."""
     if node is None:
         return None
     form = node.xpath("ancestor-or-self::form[1]")
@@ -118,135 +142,282 @@ def _form_index(sel: Selector, node: Selector | None) -> int | None:
     return int(float(form[0].xpath("count(preceding::form)").get() or 0))
 
 
-def _by_id(sel: Selector, element_id: str | None) -> Selector | None:
-    if not element_id:
-        return None
-    nodes = sel.xpath("//*[@id=$id]", id=element_id.lstrip("#"))
-    return nodes[0] if nodes else None
+class _Page:
+    """What the detectors share about one page: its scripts and forms."""
 
-
-def _only_form(sel: Selector) -> int | None:
-    # For widgets rendered from script into nothing we can see, the page's
-    # single form (if it has just one) is the one the token belongs to.
-    return 0 if len(sel.xpath("//form")) == 1 else None
-
-
-def _recaptcha(sel: Selector, url: str, scripts: list[str], inline: str) -> Iterator[Detection]:
-    matches = [(m.group(1).lower(), src) for src in scripts if (m := _RECAPTCHA_SCRIPT.search(src))]
-    enterprise = any(name == "enterprise" for name, _ in matches) or (
-        "grecaptcha.enterprise" in inline
-    )
-    for node in sel.xpath(_class_xpath("g-recaptcha")):
-        yield Detection(
-            Captcha(
-                kind="recaptcha-v2",
-                sitekey=node.attrib.get("data-sitekey", "").strip(),
-                page_url=url,
-                action=node.attrib.get("data-action") or None,
-                invisible=node.attrib.get("data-size", "").lower() == "invisible",
-                enterprise=enterprise,
-                callback=node.attrib.get("data-callback") or None,
-            ),
-            _form_index(sel, node),
+    def __init__(self, sel: Selector, url: str) -> None:
+        self.sel = sel
+        self.url = url
+        self.scripts = [s.strip() for s in sel.xpath("//script/@src").getall()]
+        self.inline = "\n".join(sel.xpath("//script[not(@src)]/text()").getall())
+        self.providers = {
+            name
+            for name, rx in _PROVIDER_SCRIPTS.items()
+            if any(rx.search(s) for s in self.scripts)
+        }
+        recaptcha = [
+            (m.group(1).lower(), s) for s in self.scripts if (m := _RECAPTCHA_SCRIPT.search(s))
+        ]
+        self.enterprise = any(name == "enterprise" for name, _ in recaptcha) or (
+            "grecaptcha.enterprise" in self.inline
         )
-    for _, src in matches:
-        render = parse_qs(urlsplit(src).query).get("render", [""])[0]
-        form = _v3_form(sel)
-        if render and render not in ("explicit", "onload") and form is not None:
-            action = next(
-                (m.group("action") for m in _EXECUTE_CALL.finditer(inline) if m["key"] == render),
-                None,
-            )
-            yield Detection(
-                Captcha(
-                    kind="recaptcha-v3",
-                    sitekey=render,
-                    page_url=url,
-                    action=action,
-                    enterprise=enterprise,
-                ),
-                form,
-            )
+        self.render_keys = frozenset(
+            key
+            for _, src in recaptcha
+            if (key := normalise_sitekey(parse_qs(urlsplit(src).query).get("render", [""])[0]))
+            and key not in ("explicit", "onload")
+        )
+        self.execute_actions: dict[str, str | None] = {}
+        for call in _EXECUTE_CALL.finditer(self.inline):
+            action = _option(call.group("options") or "", "action")
+            self.execute_actions.setdefault(normalise_sitekey(call["key"]), action)
+            if action:
+                self.execute_actions[normalise_sitekey(call["key"])] = action
+
+    def form_index(self, node: Selector | None) -> int | None:
+        return _form_index(self.sel, node)
+
+    def form_with_field(self, names: tuple[str, ...]) -> int | None:
+        # A widget laid out outside the form (challenge pages do this) still
+        # belongs to the one form that carries its response field.
+        forms = self.sel.xpath("//form")
+        holding = [i for i, f in enumerate(forms) if f.xpath(".//*[@name=$n]", n=names[0])]
+        return holding[0] if len(holding) == 1 else None
+
+    def only_form(self) -> int | None:
+        return 0 if len(self.sel.xpath("//form")) == 1 else None
+
+    def target(self, expression: str) -> Selector | None:
+        """The element a render call's first argument names, when it is
+        written out: an id or selector string, or a DOM lookup of one."""
+        expression = expression.strip()
+        match = _QUOTED.match(expression) or _LOOKUP.match(expression)
+        if match is None:
+            return None
+        selector = match.group("s").strip()
+        if expression.startswith("document.getElementById"):
+            selector = "#" + selector
+        elif not selector.startswith((".", "#", "[")):
+            selector = "#" + selector  # render('id', ...) takes a bare id
+        try:
+            nodes = self.sel.css(selector)
+        except Exception:  # not a selector parsel can read: leave the widget unplaced
+            return None
+        return nodes[0] if nodes else None
 
 
-def _v3_form(sel: Selector) -> int | None:
+def _all(page: _Page) -> Iterator[Detection]:
+    for provider, node in _widget_elements(page):
+        if provider == "recaptcha":
+            yield _recaptcha_element(page, node)
+        else:
+            yield _element_widget(page, node, provider)
+    yield from _v3_from_script(page)
+    yield from _render_calls(page)
+    yield from _funcaptcha(page)
+
+
+def _widget_elements(page: _Page) -> Iterator[tuple[str, Selector]]:
+    """Every element carrying a site key, with the provider it belongs to."""
+    for node in page.sel.xpath("//*[@data-sitekey]"):
+        classes = (node.attrib.get("class") or "").split()
+        captcha_type = (node.attrib.get("data-captcha-type") or "").lower()
+        by_class = next((p for p, c in _CLASSES.items() if c in classes), None)
+        provider = by_class or _CAPTCHA_TYPES.get(captcha_type)
+        if provider is None and not captcha_type and len(page.providers) == 1:
+            # The page's own script renders it: the only provider loaded owns it.
+            (provider,) = page.providers
+        if provider is not None:
+            yield provider, node
+
+
+def _element_form(page: _Page, node: Selector) -> int | None:
+    form = page.form_index(node)
+    if form is None and node.root.tag == "script":
+        return page.only_form()
+    return form
+
+
+def _recaptcha_element(page: _Page, node: Selector) -> Detection:
+    attrib = node.attrib
+    sitekey = normalise_sitekey(attrib.get("data-sitekey", ""))
+    tag = str(node.root.tag).lower()
+    input_type = attrib.get("type") if tag == "input" else None
+    action = attrib.get("data-action") or None
+    verdict = recaptcha_verdict(
+        RecaptchaEvidence(
+            sitekey=sitekey,
+            tag="" if tag == "script" else tag,
+            input_type=input_type,
+            size=attrib.get("data-size"),
+            action=action,
+            has_callback=bool(attrib.get("data-callback")),
+            render_keys=page.render_keys,
+            execute_keys=frozenset(page.execute_actions),
+            enterprise=page.enterprise,
+        )
+    )
+    if verdict.kind == "recaptcha-v3" and action is None:
+        action = page.execute_actions.get(sitekey)
+    fields = TOKEN_FIELDS[verdict.kind]
+    name = attrib.get("name")
+    own_field = tag == "input" and (input_type or "").lower() not in _SUBMIT_INPUTS
+    if own_field and name and not attrib.get("value"):
+        fields = (*fields, name)  # a token field of its own (django-recaptcha's v3 input)
+    return Detection(
+        Captcha(
+            kind=verdict.kind,
+            sitekey=sitekey,
+            page_url=page.url,
+            action=action,
+            invisible=verdict.invisible,
+            enterprise=page.enterprise,
+            callback=attrib.get("data-callback") or None,
+            fields=fields,
+            alternative=verdict.alternative,
+        ),
+        _element_form(page, node),
+    )
+
+
+def _element_widget(page: _Page, node: Selector, provider: str) -> Detection:
+    attrib = node.attrib
+    kind = provider
+    tag = str(node.root.tag).lower()
+    bound = tag == "button" or (tag == "input" and attrib.get("type", "").lower() in _SUBMIT_INPUTS)
+    field = attrib.get("data-response-field-name")
+    invisible = attrib.get("data-size", "").lower() == "invisible"
+    return Detection(
+        Captcha(
+            kind=kind,
+            sitekey=normalise_sitekey(attrib.get("data-sitekey", "")),
+            page_url=page.url,
+            action=attrib.get("data-action") or None,
+            cdata=attrib.get("data-cdata") or None,
+            # A button cannot hold hCaptcha's checkbox: bound to it, hCaptcha runs invisibly.
+            invisible=invisible or (kind == "hcaptcha" and bound),
+            enterprise=kind == "hcaptcha" and "enterprise" in attrib.get("data-mode", ""),
+            callback=attrib.get("data-callback") or None,
+            fields=(field,) if field else (),
+        ),
+        _element_form(page, node),
+    )
+
+
+def _v3_from_script(page: _Page) -> Iterator[Detection]:
     # Sites load v3 on every page, as Google advises; only a form with a field
     # for the token needs one (anywhere else a solve would be money wasted).
-    field = sel.xpath("//form//*[contains(translate(@name, 'RECAPTH', 'recapth'), 'recaptcha')]")
-    return _form_index(sel, field[0]) if field else None
-
-
-def _element_widgets(sel: Selector, url: str, css_class: str, kind: str) -> Iterator[Detection]:
-    for node in sel.xpath(_class_xpath(css_class)):
-        attrib = node.attrib
-        field = attrib.get("data-response-field-name")
+    field = page.sel.xpath(
+        "//form//*[contains(translate(@name, 'RECAPTH', 'recapth'), 'recaptcha')]"
+    )
+    form = page.form_index(field[0]) if field else None
+    if form is None:
+        return
+    for key in sorted(page.render_keys):
         yield Detection(
             Captcha(
-                kind=kind,
-                sitekey=attrib.get("data-sitekey", "").strip(),
-                page_url=url,
-                action=attrib.get("data-action") or None,
-                cdata=attrib.get("data-cdata") or None,
-                invisible=attrib.get("data-size", "").lower() == "invisible",
-                enterprise=kind == "hcaptcha" and "enterprise" in attrib.get("data-mode", ""),
-                callback=attrib.get("data-callback") or None,
-                fields=(field,) if field else (),
+                kind="recaptcha-v3",
+                sitekey=key,
+                page_url=page.url,
+                action=page.execute_actions.get(key),
+                enterprise=page.enterprise,
             ),
-            _form_index(sel, node),
+            form,
         )
 
 
-_RENDER_KINDS = {
-    "grecaptcha": "recaptcha-v2",
-    "grecaptcha.enterprise": "recaptcha-v2",
-    "hcaptcha": "hcaptcha",
-    "turnstile": "turnstile",
-}
-
-
-def _render_calls(sel: Selector, url: str, inline: str) -> Iterator[Detection]:
-    for match in _RENDER_CALL.finditer(inline):
+def _render_calls(page: _Page) -> Iterator[Detection]:
+    for match in _RENDER_CALL.finditer(page.inline):
         options = match.group("options")
-        sitekey = _option(options, "sitekey")
+        sitekey = normalise_sitekey(_option(options, "sitekey", literal=True) or "")
         if not sitekey:
             continue
         api = match.group(1)
-        container = _by_id(sel, match.group("container"))
-        form = _form_index(sel, container)
+        container = page.target(match.group("target"))
+        form = page.form_index(container)
+        if form is None and container is None:
+            form = page.only_form()
+        size = _option(options, "size")
+        action = _option(options, "action")
+        captcha = Captcha(
+            kind=_RENDER_PROVIDERS[api],
+            sitekey=sitekey,
+            page_url=page.url,
+            action=action,
+            cdata=_option(options, "cData"),
+            page_data=_option(options, "chlPageData"),
+            invisible=(size or "").lower() == "invisible",
+            enterprise=api == "grecaptcha.enterprise",
+            callback=_option(options, "callback"),
+        )
+        if api.startswith("grecaptcha"):
+            captcha = _with_verdict(page, captcha, container, size)
+        yield Detection(captcha, form)
+
+
+def _with_verdict(
+    page: _Page, captcha: Captcha, container: Selector | None, size: str | None
+) -> Captcha:
+    tag = "" if container is None else str(container.root.tag).lower()
+    verdict = recaptcha_verdict(
+        RecaptchaEvidence(
+            sitekey=captcha.sitekey,
+            tag=tag,
+            input_type=container.attrib.get("type") if container is not None else None,
+            size=size,
+            action=captcha.action,
+            has_callback=captcha.callback is not None,
+            render_keys=page.render_keys,
+            execute_keys=frozenset(page.execute_actions),
+            enterprise=captcha.enterprise or page.enterprise,
+        )
+    )
+    return replace(
+        captcha,
+        kind=verdict.kind,
+        invisible=verdict.invisible,
+        alternative=verdict.alternative,
+        fields=TOKEN_FIELDS[verdict.kind],
+    )
+
+
+def _funcaptcha(page: _Page) -> Iterator[Detection]:
+    for node in page.sel.xpath("//*[@data-pkey]"):
         yield Detection(
             Captcha(
-                kind=_RENDER_KINDS[api],
-                sitekey=sitekey,
-                page_url=url,
-                action=_option(options, "action"),
-                cdata=_option(options, "cData"),
-                page_data=_option(options, "chlPageData"),
-                invisible=(_option(options, "size") or "").lower() == "invisible",
-                enterprise=api == "grecaptcha.enterprise",
-                callback=_option(options, "callback"),
+                kind="funcaptcha",
+                sitekey=normalise_sitekey(node.attrib["data-pkey"]),
+                page_url=page.url,
             ),
-            form if form is not None else _only_form(sel),
+            page.form_index(node),
         )
-
-
-def _funcaptcha(sel: Selector, url: str, scripts: list[str]) -> Iterator[Detection]:
-    for node in sel.xpath("//*[@data-pkey]"):
-        yield Detection(
-            Captcha(kind="funcaptcha", sitekey=node.attrib["data-pkey"].strip(), page_url=url),
-            _form_index(sel, node),
-        )
-    for src in scripts:
+    for src in page.scripts:
         if match := _ARKOSE_SCRIPT.search(src):
             yield Detection(
-                Captcha(kind="funcaptcha", sitekey=match.group(1), page_url=url), _only_form(sel)
+                Captcha(kind="funcaptcha", sitekey=match.group(1), page_url=page.url),
+                page.only_form(),
             )
+
+
+def _option(options: str, name: str, *, literal: bool = False) -> str | None:
+    """A render option's value; ``literal`` refuses names of variables (a site
+    key read from the DOM at run time is no key we know)."""
+    word = "" if literal else r"|(?P<w>[\w.$]+)"
+    match = re.search(
+        rf"['\"]?\b{re.escape(name)}['\"]?\s*:\s*(?:(['\"])(?P<s>[^'\"]*)\1{word})",
+        options,
+    )
+    if match is None:
+        return None
+    return match.group("s") if match.group("s") is not None else match.group("w")
 
 
 def _with_form_fields(sel: Selector, detection: Detection) -> Captcha:
     """Add the form's own empty hidden fields named for a captcha (``recaptcha_token``,
     say): pages that copy the token somewhere of their own read it from there."""
     captcha = detection.captcha
-    if detection.form is None or captcha.fields != TOKEN_FIELDS[captcha.kind]:
+    default = TOKEN_FIELDS[captcha.kind]
+    if detection.form is None or captcha.fields[: len(default)] != default:
         return captcha
     form = sel.xpath("//form")[detection.form]
     own = [

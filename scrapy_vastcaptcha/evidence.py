@@ -30,6 +30,11 @@ rules, first match wins:
 5. **Anything else** (a ``<div>``, or a ``render()`` call into an element we
    cannot see): v2 checkbox, certain; invisible only by rule 2.
 
+``invisible`` says the widget shows no checkbox: an explicit invisible size,
+or an element that cannot hold one (a submit control, a token field). The v3
+task ignores it; it is set on v3 verdicts too so that a v3 guess retried as
+its v2 ``alternative`` is solved as the invisible v2 it would then be.
+
 ``alternative`` is what to try next when the site rejects a token solved as
 ``kind``: a wrong guess then costs one extra solve, not every attempt.
 """
@@ -92,16 +97,20 @@ class RecaptchaVerdict:
 def recaptcha_verdict(evidence: RecaptchaEvidence) -> RecaptchaVerdict:
     """Apply the module's rules to one widget's evidence."""
     key = normalise_sitekey(evidence.sitekey)
-    if key in evidence.render_keys or key in evidence.execute_keys:
-        return RecaptchaVerdict(V3, False, True, None, reason="v3 key (render= or execute)")
-    if (evidence.size or "").strip().lower() == "invisible":
-        return RecaptchaVerdict(V2, True, True, None, reason="data-size invisible")
     tag = evidence.tag.lower()
     input_type = (evidence.input_type or "text").strip().lower()
-    if tag == "input" and input_type not in _SUBMIT_INPUTS:
-        return RecaptchaVerdict(V3, False, False, V2, True, reason="token field, not a widget")
-    if tag == "button" or (tag == "input" and input_type in _SUBMIT_INPUTS):
+    field = tag == "input" and input_type not in _SUBMIT_INPUTS
+    bound = tag == "button" or (tag == "input" and input_type in _SUBMIT_INPUTS)
+    if key in evidence.render_keys or key in evidence.execute_keys:
+        return RecaptchaVerdict(
+            V3, field or bound, True, None, reason="v3 key (render= or execute)"
+        )
+    if (evidence.size or "").strip().lower() == "invisible":
+        return RecaptchaVerdict(V2, True, True, None, reason="data-size invisible")
+    if field:
+        return RecaptchaVerdict(V3, True, False, V2, True, reason="token field, not a widget")
+    if bound:
         if evidence.action:
-            return RecaptchaVerdict(V3, False, False, V2, True, reason="button with data-action")
+            return RecaptchaVerdict(V3, True, False, V2, True, reason="button with data-action")
         return RecaptchaVerdict(V2, True, False, V3, False, reason="bound to a button")
     return RecaptchaVerdict(V2, False, True, None, reason="checkbox widget")
