@@ -15,7 +15,7 @@ from scrapy.http import HtmlResponse, Response
 
 from scrapy_vastcaptcha.api.errors import VastCaptchaError, error_code
 from scrapy_vastcaptcha.captcha import Captcha
-from scrapy_vastcaptcha.detect import Detection, _form_index, detect, might_have_captcha
+from scrapy_vastcaptcha.detect import Detection, _Page, detect, might_have_captcha
 from scrapy_vastcaptcha.meta import Spec
 from scrapy_vastcaptcha.resubmit import FormPlan, plan_form
 from scrapy_vastcaptcha.state import SolveState
@@ -144,5 +144,5 @@ def _form_of(response: HtmlResponse, spec: Spec) -> int | None:
     for name in spec.fields:
         anchors += response.xpath("//form//*[@name=$n]", n=name)
     for anchor in anchors[:1]:
-        return _form_index(response.selector, anchor)
+        return _Page(response.selector, response.url).form_index(anchor)
     return 0 if len(response.xpath("//form")) == 1 else None

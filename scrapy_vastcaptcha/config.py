@@ -6,7 +6,6 @@ convert them, and a value that does not convert names the setting at fault.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -16,6 +15,7 @@ from scrapy.settings import BaseSettings
 
 from scrapy_vastcaptcha.api.credentials import ENV_API_KEY, ApiKey, resolve_api_key, resolve_api_url
 from scrapy_vastcaptcha.api.errors import ConfigurationError
+from scrapy_vastcaptcha.api.validation import check_positive_finite, check_positive_int
 from scrapy_vastcaptcha.detect import DETECTABLE_KINDS
 from scrapy_vastcaptcha.sessions import SESSION_POLICIES
 
@@ -111,24 +111,14 @@ class MiddlewareConfig:
                 "VASTCAPTCHA_SESSION_CHALLENGES must be one of "
                 f"{', '.join(SESSION_POLICIES)}, got {config.session_challenges!r}"
             )
-        for name in (
-            "timeout",
-            "http_timeout",
-            "max_concurrent",
-            "max_attempts",
-            "token_max_age",
-            "log_interval",
-        ):
-            # "not > 0" also refuses nan, which every comparison lets through.
-            if not getattr(config, name) > 0 or getattr(config, name) == math.inf:
-                setting = f"VASTCAPTCHA_{name.upper()}"
-                raise ConfigurationError(
-                    f"{setting} must be positive and finite, got {getattr(config, name)}"
-                )
-        if config.poll_interval is not None and not 0 < config.poll_interval < math.inf:
-            raise ConfigurationError(
-                f"VASTCAPTCHA_POLL_INTERVAL must be positive and finite, got {config.poll_interval}"
-            )
+        # Every comparison with nan is false: checked here, a nan deadline or
+        # interval cannot switch itself off later.
+        for name in ("timeout", "http_timeout", "token_max_age", "log_interval"):
+            check_positive_finite(f"VASTCAPTCHA_{name.upper()}", getattr(config, name))
+        for name in ("max_concurrent", "max_attempts"):
+            check_positive_int(f"VASTCAPTCHA_{name.upper()}", getattr(config, name))
+        if config.poll_interval is not None:
+            check_positive_finite("VASTCAPTCHA_POLL_INTERVAL", config.poll_interval)
         if config.v3_min_score is not None and not 0.1 <= config.v3_min_score <= 0.9:
             raise ConfigurationError(
                 f"VASTCAPTCHA_V3_MIN_SCORE must be between 0.1 and 0.9, got {config.v3_min_score}"

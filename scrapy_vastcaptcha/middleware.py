@@ -431,9 +431,15 @@ class VastCaptchaMiddleware:
         async def solve() -> SolveResult:
             image = await self._fetch_image(job) if job.state.image_url else None
             task = build_task(captcha, image=image, user_agent=job.user_agent, proxy=job.proxy)
+            state, widgets = job.state, len(job.captchas)
             await self._slots.acquire()
             try:
-                result = await self.client.solve(task)
+                # What is left of this request's bounds, shared by its widgets.
+                result = await self.client.solve(
+                    task,
+                    timeout=max(self.config.timeout - state.solve_seconds, 1.0),
+                    max_tasks=max((self.config.max_attempts * widgets - state.tasks) // widgets, 1),
+                )
             finally:
                 self._slots.release()
             self.crawler.signals.send_catch_log(
@@ -499,7 +505,7 @@ class VastCaptchaMiddleware:
         plan = job.state.plan
         assert plan is not None
         state = replace(
-            self._spent(job),
+            self._spent(job, sum(r.tasks_created for r in results)),
             token_url=plan.url,
             solved_at=min(r.solved_at for r in results),
             outcome=_outcome(job, results),
@@ -525,12 +531,12 @@ class VastCaptchaMiddleware:
             )
         )
 
-    def _spent(self, job: _Job) -> SolveState:
+    def _spent(self, job: _Job, tasks: int) -> SolveState:
         """``job.state`` charged with this round's tasks and time."""
         state = job.state
         return replace(
             state,
-            tasks=state.tasks + max(len(job.captchas), 1),
+            tasks=state.tasks + tasks,
             solve_seconds=state.solve_seconds + (time.monotonic() - job.started),
         )
 
@@ -545,7 +551,10 @@ class VastCaptchaMiddleware:
         if _stops_the_run(exc):
             self._on_stop(job, cast(VastCaptchaError, exc))
             return
-        state = self._spent(job)
+        # A failed solve says how many tasks it may have been billed for; its
+        # cancelled siblings had at least one each.
+        tasks = getattr(exc, "tasks_created", 0) + len(job.captchas) - 1
+        state = self._spent(job, max(tasks, 0))
         if _worth_another_round(exc) and self._over_budget(state, len(job.captchas)) is None:
             logger.info(
                 "Captcha on %s not solved (%s); solving again (round %d of %d)",

@@ -56,15 +56,36 @@ def test_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     ("name", "value", "message"),
     [
         ("VASTCAPTCHA_TIMEOUT", "soon", "VASTCAPTCHA_TIMEOUT"),
-        ("VASTCAPTCHA_MAX_ATTEMPTS", "0", "VASTCAPTCHA_MAX_ATTEMPTS must be positive"),
+        ("VASTCAPTCHA_MAX_ATTEMPTS", "0", "VASTCAPTCHA_MAX_ATTEMPTS must be at least 1"),
         ("VASTCAPTCHA_DETECT", "recaptcha-v4", "unknown kind"),
         ("VASTCAPTCHA_POLL_INTERVAL", "-1", "VASTCAPTCHA_POLL_INTERVAL"),
+        # nan passes every comparison: it used to switch the deadline off and
+        # poll 120 times in a fraction of a second.
+        ("VASTCAPTCHA_POLL_INTERVAL", "nan", "VASTCAPTCHA_POLL_INTERVAL"),
+        ("VASTCAPTCHA_TIMEOUT", "nan", "VASTCAPTCHA_TIMEOUT"),
+        ("VASTCAPTCHA_TIMEOUT", "inf", "VASTCAPTCHA_TIMEOUT"),
+        ("VASTCAPTCHA_HTTP_TIMEOUT", "nan", "VASTCAPTCHA_HTTP_TIMEOUT"),
+        ("VASTCAPTCHA_SESSION_CHALLENGES", "sometimes", "VASTCAPTCHA_SESSION_CHALLENGES"),
         ("VASTCAPTCHA_API_URL", "http://solver.example/api", "plain-http"),
+        ("VASTCAPTCHA_API_URL", "https://solver.example/api/createTask", "createTask"),
+        ("VASTCAPTCHA_API_URL", "https://solver.example/api?key=1", "query"),
+        ("VASTCAPTCHA_API_URL", "https://solver.example:99999/api", "port"),
     ],
 )
 def test_bad_values_name_the_setting(name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         config(**{name: value})
+
+
+def test_a_bad_api_url_fails_when_the_crawler_starts() -> None:
+    crawler = get_crawler(
+        settings_dict={
+            "VASTCAPTCHA_API_KEY": KEY,
+            "VASTCAPTCHA_API_URL": "https://solver.example/api/getTaskResult",
+        }
+    )
+    with pytest.raises(ConfigurationError, match="getTaskResult"):
+        VastCaptchaMiddleware.from_crawler(crawler)
 
 
 def test_disabled_by_setting() -> None:

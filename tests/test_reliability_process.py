@@ -83,7 +83,13 @@ def test_sigint_during_slow_create_task_calls_loses_and_duplicates_nothing(
     vastcaptcha_emulator.configure(faults={"slow": 0.0})
     stats = finish(
         start_crawl(
-            vastcaptcha_emulator, vastcaptcha_demo_site, tmp_path, "second", jobdir, paths=paths
+            vastcaptcha_emulator,
+            vastcaptcha_demo_site,
+            tmp_path,
+            "second",
+            jobdir,
+            pages=20,
+            paths=paths,
         ),
         tmp_path,
         "second",
@@ -110,6 +116,7 @@ def test_fatal_error_with_jobdir_keeps_every_request_for_a_later_run(
             tmp_path,
             "first",
             jobdir,
+            "VASTCAPTCHA_MAX_CONCURRENT=1",
             pages=20,
             paths=paths,
         ),
@@ -123,7 +130,13 @@ def test_fatal_error_with_jobdir_keeps_every_request_for_a_later_run(
     vastcaptcha_emulator.set_account(vastcaptcha_emulator.api_key, balance=100)
     stats = finish(
         start_crawl(
-            vastcaptcha_emulator, vastcaptcha_demo_site, tmp_path, "second", jobdir, paths=paths
+            vastcaptcha_emulator,
+            vastcaptcha_demo_site,
+            tmp_path,
+            "second",
+            jobdir,
+            pages=20,
+            paths=paths,
         ),
         tmp_path,
         "second",
