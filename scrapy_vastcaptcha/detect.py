@@ -78,6 +78,12 @@ _CAPTCHA_TYPES = {
     "cfturnstile": "turnstile",
     "turnstile": "turnstile",
 }
+# Other vendors' widgets that also carry data-sitekey: never claimed by the
+# "only provider loaded" rule (Friendly Captcha, mCaptcha, Yandex SmartCaptcha,
+# Prosopo, Private Captcha).
+_FOREIGN_CLASSES = frozenset(
+    {"frc-captcha", "m-captcha", "smart-captcha", "procaptcha", "private-captcha"}
+)
 _RENDER_PROVIDERS = {
     "grecaptcha": "recaptcha-v2",  # until the verdict says otherwise
     "grecaptcha.enterprise": "recaptcha-v2",
@@ -224,7 +230,8 @@ def _widget_elements(page: _Page) -> Iterator[tuple[str, Selector]]:
         captcha_type = (node.attrib.get("data-captcha-type") or "").lower()
         by_class = next((p for p, c in _CLASSES.items() if c in classes), None)
         provider = by_class or _CAPTCHA_TYPES.get(captcha_type)
-        if provider is None and not captcha_type and len(page.providers) == 1:
+        foreign = bool(captcha_type or _FOREIGN_CLASSES.intersection(classes))
+        if provider is None and not foreign and len(page.providers) == 1:
             # The page's own script renders it: the only provider loaded owns it.
             (provider,) = page.providers
         if provider is not None:

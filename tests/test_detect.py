@@ -345,6 +345,9 @@ def test_key_on_the_script_tag_belongs_to_the_only_form() -> None:
         '<form><div data-captcha-type="m-captcha" data-sitekey="m-1"></div></form>',
         # no provider script at all
         '<form><div id="captcha" data-sitekey="k-2"></div></form>',
+        # another vendor's widget next to reCAPTCHA v3 loaded for analytics
+        '<script src="https://www.google.com/recaptcha/api.js?render=6Lc-an"></script>'
+        '<form><div class="frc-captcha" data-sitekey="FCMG-1"></div></form>',
     ],
 )
 def test_data_sitekey_without_a_sole_owner_is_not_claimed(html: str) -> None:
