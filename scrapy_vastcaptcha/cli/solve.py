@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from scrapy_vastcaptcha.api.errors import InvalidTaskError
 from scrapy_vastcaptcha.api.tasks import KINDS, Task
@@ -57,38 +57,32 @@ def _extra(pairs: list[str]) -> dict[str, Any]:
 
 
 def build_task(args: argparse.Namespace) -> Task:
-    """The task the command line describes (shared with the demo runner)."""
-    from scrapy_vastcaptcha.api.tasks import TASK_TYPES, ImageToTextTask, WebsiteTask
+    """The task the command line describes, built as the middleware and the
+    Playwright helper build theirs (:func:`scrapy_vastcaptcha.captcha.build_task`)."""
+    from scrapy_vastcaptcha.captcha import Captcha
+    from scrapy_vastcaptcha.captcha import build_task as task_for
 
-    common: dict[str, Any] = {
-        "proxy": args.proxy,
-        "user_agent": args.user_agent,
-        "extra": _extra(args.extra),
-    }
-    if args.kind == "image":
-        if args.image is None:
-            raise InvalidTaskError("--image is required for --type image")
-        return ImageToTextTask(image=args.image.read_bytes(), **common)
-    for flag in ("url", "sitekey"):
-        if not getattr(args, flag):
-            raise InvalidTaskError(f"--{flag} is required for --type {args.kind}")
-    options: dict[str, Any] = {
-        "recaptcha-v2": {"invisible": args.invisible, "enterprise": args.enterprise},
-        "recaptcha-v3": {
-            "page_action": args.action,
-            "min_score": args.min_score,
-            "enterprise": args.enterprise,
-        },
-        "hcaptcha": {
-            "invisible": args.invisible,
-            "enterprise": args.enterprise,
-            "rqdata": args.rqdata,
-        },
-        "turnstile": {"invisible": args.invisible, "action": args.action, "cdata": args.cdata},
-        "funcaptcha": {"blob": args.blob},
-    }[args.kind]
-    cls = cast("type[WebsiteTask]", TASK_TYPES[args.kind])
-    return cls(website_url=args.url, website_key=args.sitekey, **options, **common)
+    if args.kind == "image" and args.image is None:
+        raise InvalidTaskError("--image is required for --type image")
+    if args.kind != "image":
+        for flag in ("url", "sitekey"):
+            if not getattr(args, flag):
+                raise InvalidTaskError(f"--{flag} is required for --type {args.kind}")
+    captcha = Captcha(
+        kind=args.kind,
+        sitekey=args.sitekey or "",
+        page_url=args.url or "",
+        action=args.action,
+        cdata=args.cdata,
+        page_data=args.blob,
+        invisible=args.invisible,
+        enterprise=args.enterprise,
+        min_score=args.min_score,
+        rqdata=args.rqdata,
+        extra=_extra(args.extra),
+    )
+    image = args.image.read_bytes() if args.kind == "image" else None
+    return task_for(captcha, image=image, user_agent=args.user_agent, proxy=args.proxy)
 
 
 def run(args: argparse.Namespace) -> int:
