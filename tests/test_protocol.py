@@ -7,19 +7,28 @@ from typing import Any
 
 import pytest
 
-from scrapy_vastcaptcha import (
+from scrapy_vastcaptcha.api import (
     AccountError,
     ApiError,
+    ApiRedirectError,
+    BudgetExhaustedError,
+    ConfigurationError,
     ImageToTextTask,
+    InvalidTaskError,
+    ProtocolError,
     RecaptchaV2Task,
     Scope,
     ServiceBusyError,
+    SolveTimeoutError,
     TaskFailedError,
+    TlsError,
     TransportError,
+    VastCaptchaError,
 )
 from scrapy_vastcaptcha.api import _protocol as p
 from scrapy_vastcaptcha.api.credentials import ApiKey
 from scrapy_vastcaptcha.api.errors import classify
+from scrapy_vastcaptcha.playwright.errors import WidgetNotReadyError
 
 TASK = RecaptchaV2Task(website_url="https://a.example/", website_key="sitekey-1234")
 
@@ -186,3 +195,117 @@ def test_balance_shapes() -> None:
         p.parse_balance(body({"balance": "lots"}))
     with pytest.raises(AccountError):
         p.parse_balance(body(nested("ERROR_KEY_DOES_NOT_EXIST")))
+
+
+@pytest.mark.parametrize("error_id", [1, "1", " 1 ", 1.0, True, -1, "x"])
+def test_any_non_zero_error_id_is_an_error(error_id: Any) -> None:
+    flat = {"errorId": error_id, "errorCode": "error_key_does_not_exist"}
+    with pytest.raises(AccountError) as info:
+        p.parse_create_task(body(flat))
+    assert info.value.code == "ERROR_KEY_DOES_NOT_EXIST"
+
+
+@pytest.mark.parametrize("error_id", [0, "0", 0.0, False, None, ""])
+def test_zero_error_ids_are_success(error_id: Any) -> None:
+    assert p.parse_create_task(body({"errorId": error_id, "taskId": "t-1"})) == "t-1"
+
+
+@pytest.mark.parametrize(
+    "task_id", [1.5, [], {"id": 1}, "x" * 201, "bad\nid", "   "], ids=lambda v: repr(v)[:12]
+)
+def test_unusable_task_ids_are_protocol_errors(task_id: Any) -> None:
+    with pytest.raises(ProtocolError, match="taskId"):
+        p.parse_create_task(body({"taskId": task_id}))
+
+
+@pytest.mark.parametrize("status", [None, 42, ["ready"], {"x": 1}, ""])
+def test_statuses_that_are_not_strings_mean_still_working(status: Any) -> None:
+    assert p.parse_task_result(body({"status": status}), TASK) == p.Pending("unknown")
+
+
+def test_long_statuses_are_cut() -> None:
+    answer = p.parse_task_result(body({"status": "q" * 10_000}), TASK)
+    assert isinstance(answer, p.Pending)
+    assert len(answer.status) == 40
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"[" * 100_000, b'{"a":' * 100_000, b'{"balance": NaN}', b'{"balance": -Infinity}'],
+    ids=["deep-list", "deep-object", "nan", "infinity"],
+)
+def test_deep_or_non_finite_json_is_a_protocol_error(raw: bytes) -> None:
+    with pytest.raises(ProtocolError):
+        p.parse_balance(raw)
+
+
+@pytest.mark.parametrize("balance", ["NaN", "inf", "-Infinity", "1e400", True, None, [1]])
+def test_balance_must_be_a_finite_number(balance: Any) -> None:
+    data = f'{{"balance": {balance}}}' if balance == "1e400" else json.dumps({"balance": balance})
+    with pytest.raises(ProtocolError, match="finite"):
+        p.parse_balance(data.encode())
+
+
+def test_negative_and_string_balances_are_numbers() -> None:
+    assert p.parse_balance(body({"balance": -0.5})) == -0.5
+    assert p.parse_balance(body({"balance": " 2.25 "})) == 2.25
+
+
+SECRET = "vastCap_protocol_key_SECRETSECRET"
+
+
+def test_key_echoed_json_escaped_is_scrubbed_after_decoding() -> None:
+    key = ApiKey(SECRET)
+    escaped = "\\u0076" + SECRET[1:]
+    raw = (
+        '{"error": {"errorCode": "ERROR_KEY_DOES_NOT_EXIST", '
+        f'"errorDescription": "unknown key {escaped}"}}, "echo": ["{escaped}"]}}'
+    ).encode()
+    assert SECRET.encode() not in raw  # raw-byte scrubbing cannot see it
+    with pytest.raises(AccountError) as info:
+        p.parse_create_task(raw, key=key)
+    assert SECRET not in info.value.description
+    assert info.value.description == f"unknown key {key.prefix}"
+    data = p.decode(raw, "createTask", key)
+    assert data["echo"] == [key.prefix]
+
+
+def test_key_in_a_malformed_body_snippet_is_scrubbed() -> None:
+    key = ApiKey(SECRET)
+    raw = ('{"k": "\\u0076' + SECRET[1:] + '", ').encode()
+    with pytest.raises(ProtocolError) as info:
+        p.parse_balance(raw, key=key)
+    assert "SECRET" not in str(info.value)
+
+
+def test_every_error_has_its_code_on_the_instance() -> None:
+    errors = [
+        VastCaptchaError("x"),
+        ConfigurationError("x"),
+        InvalidTaskError("x"),
+        TransportError("x"),
+        ProtocolError("x"),
+        SolveTimeoutError("x"),
+        ApiRedirectError("x", location="https://b.example/"),
+        TlsError("x", host="a.example"),
+        BudgetExhaustedError("x"),
+        p.api_error("ERROR_CAPTCHA_UNSOLVABLE"),
+    ]
+    for exc in errors:
+        assert isinstance(vars(exc)["code"], str)
+        assert vars(exc)["tasks_created"] == 0
+        assert isinstance(exc.scope, Scope)
+    budget = BudgetExhaustedError("spent", code="MIN_BALANCE", reason="vastcaptcha_min_balance")
+    assert (budget.code, budget.reason, budget.scope) == (
+        "MIN_BALANCE",
+        "vastcaptcha_min_balance",
+        Scope.RUN,
+    )
+    assert BudgetExhaustedError("spent").reason == "vastcaptcha_budget_exhausted"
+    # Subclasses elsewhere set ``code`` on the class or the instance first.
+    assert WidgetNotReadyError("x").code == "WIDGET_NOT_READY"
+
+
+def test_configuration_errors_are_value_errors_too() -> None:
+    assert issubclass(ConfigurationError, ValueError)
+    assert TransportError("x", code="CONNECTION_FAILED").code == "CONNECTION_FAILED"
