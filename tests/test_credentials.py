@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+from typing import Any
 
 import pytest
 
@@ -158,8 +159,9 @@ def test_check_positive_finite_and_int_accept_numbers() -> None:
 )
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), 0, -1])
 def test_client_refuses_bad_numbers_at_construction(option: str, value: float) -> None:
+    options: dict[str, Any] = {option: value}
     with pytest.raises(ConfigurationError, match=option):
-        VastCaptchaClient(SECRET, "http://127.0.0.1:1/api", **{option: value})
+        VastCaptchaClient(SECRET, "http://127.0.0.1:1/api", **options)
 
 
 def test_client_refuses_a_method_url_at_construction() -> None:

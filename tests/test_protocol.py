@@ -27,7 +27,7 @@ from scrapy_vastcaptcha.api import (
 )
 from scrapy_vastcaptcha.api import _protocol as p
 from scrapy_vastcaptcha.api.credentials import ApiKey
-from scrapy_vastcaptcha.api.errors import classify
+from scrapy_vastcaptcha.api.errors import api_error, classify
 from scrapy_vastcaptcha.playwright.errors import WidgetNotReadyError
 
 TASK = RecaptchaV2Task(website_url="https://a.example/", website_key="sitekey-1234")
@@ -289,7 +289,7 @@ def test_every_error_has_its_code_on_the_instance() -> None:
         ApiRedirectError("x", location="https://b.example/"),
         TlsError("x", host="a.example"),
         BudgetExhaustedError("x"),
-        p.api_error("ERROR_CAPTCHA_UNSOLVABLE"),
+        api_error("ERROR_CAPTCHA_UNSOLVABLE"),
     ]
     for exc in errors:
         assert isinstance(vars(exc)["code"], str)
