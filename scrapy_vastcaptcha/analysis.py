@@ -15,7 +15,7 @@ from scrapy.http import HtmlResponse, Response
 
 from scrapy_vastcaptcha.api.errors import VastCaptchaError, error_code
 from scrapy_vastcaptcha.captcha import Captcha
-from scrapy_vastcaptcha.detect import Detection, _Page, detect, might_have_captcha
+from scrapy_vastcaptcha.detect import Detection, detect, form_index, might_have_captcha
 from scrapy_vastcaptcha.meta import Spec
 from scrapy_vastcaptcha.resubmit import FormPlan, plan_form
 from scrapy_vastcaptcha.state import SolveState
@@ -128,7 +128,11 @@ def _prepared(
 ) -> Captcha:
     """``captcha`` with the crawl's defaults, and with its other possible kind
     when the site rejected a token of the detected one."""
-    if captcha.alternative and (captcha.sitekey, captcha.kind) in rejected:
+    if (
+        captcha.alternative
+        and (captcha.sitekey, captcha.kind) in rejected
+        and (captcha.sitekey, captcha.alternative) not in rejected
+    ):
         captcha = replace(captcha, kind=captcha.alternative, alternative=captcha.kind)
     if captcha.kind == "recaptcha-v3" and captcha.min_score is None:
         # Without one the solver may return any score, and sites commonly
@@ -144,5 +148,5 @@ def _form_of(response: HtmlResponse, spec: Spec) -> int | None:
     for name in spec.fields:
         anchors += response.xpath("//form//*[@name=$n]", n=name)
     for anchor in anchors[:1]:
-        return _Page(response.selector, response.url).form_index(anchor)
+        return form_index(response.selector, anchor)
     return 0 if len(response.xpath("//form")) == 1 else None

@@ -138,7 +138,7 @@ def detect(
     return found
 
 
-def _form_index(sel: Selector, node: Selector | None) -> int | None:
+def form_index(sel: Selector, node: Selector | None) -> int | None:
     """The 0-based index of the ``<form>`` around ``node`` (``None`` outside any)."""
     if node is None:
         return None
@@ -181,7 +181,7 @@ class _Page:
                 self.execute_actions[normalise_sitekey(call["key"])] = action
 
     def form_index(self, node: Selector | None) -> int | None:
-        return _form_index(self.sel, node)
+        return form_index(self.sel, node)
 
     def form_with_field(self, names: tuple[str, ...]) -> int | None:
         # A widget laid out outside the form (challenge pages do this) still

@@ -248,6 +248,12 @@ class VastCaptchaMiddleware:
             raise self._refused(plan.code, plan.message)
         if plan.verdict is not Verdict.SOLVE:
             return self._passed(request, response, state, plan)
+        if state is not None and state.answered:
+            # The site answered our tokens with a captcha again.
+            rejected = self._rejected(state)
+            if rejected is not state:
+                state = rejected
+                plan = analyse(response, spec, state, self._analysis)
         for captcha in plan.captchas:
             self._inc(f"detected/{captcha.kind}")
             self.crawler.signals.send_catch_log(
@@ -256,8 +262,6 @@ class VastCaptchaMiddleware:
         if state is None:
             # Remember what the user asked for: the resubmission's meta is ours.
             state = SolveState(spec=meta.get(META_KEY))
-        elif state.answered:
-            state = self._rejected(state, plan)
         if self._stop is not None:
             return self._stopped(request)
         refusal = self._over_budget(state, len(plan.captchas))
@@ -319,9 +323,10 @@ class VastCaptchaMiddleware:
                 request.meta[META_KEY] = dict(state.outcome)
         return response
 
-    def _rejected(self, state: SolveState, plan: PagePlan) -> SolveState:
-        """The site showed a captcha again after our tokens: where the widget's
-        kind was a guess, the next round tries its other possible kind."""
+    def _rejected(self, state: SolveState) -> SolveState:
+        """Where a widget's kind was a guess and the site refused its token,
+        the next round tries its other possible kind (``state`` itself when
+        nothing changes)."""
         rejected = list(state.rejected)
         for captcha in state.captchas:
             pair = (captcha.sitekey, captcha.kind)

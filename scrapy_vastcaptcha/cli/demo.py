@@ -52,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _offline_demo(args: argparse.Namespace) -> int:
     from scrapy_vastcaptcha.demo.spider import ShopSpider
-    from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
+    from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle, quiet_offline
 
+    quiet_offline()
     print("Starting the VastCap emulator and the demo shop (offline, no API key needed)...")
     with (
         EmulatorHandle.launch("--solve-time", args.solve_time) as emulator,

@@ -12,6 +12,7 @@ fixtures in :mod:`scrapy_vastcaptcha.testing.pytest_plugin` and usable on its ow
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -33,6 +34,18 @@ _URL = re.compile(r"http://[^\s()]+")
 DEFAULT_START_TIMEOUT = 20.0
 DEFAULT_STOP_TIMEOUT = 10.0
 TEST_API_KEY = "vastCap_test_0123456789"
+
+
+def quiet_offline() -> None:
+    """Keep offline runs (the demo, the tests, the fixtures) from reaching for the network.
+
+    Scrapy's cookie middleware asks tldextract for the public suffix list; on
+    first use tldextract tries to download it, and offline it prints a page of
+    tracebacks before falling back to the copy it ships with, which a
+    newcomer reads as a crash. With no download URL it uses that copy at once.
+    A value the user set is kept.
+    """
+    os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
 
 class ServerStartError(RuntimeError):

@@ -19,7 +19,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
+from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle, quiet_offline
+
+# Fixtures run crawls offline; see quiet_offline.
+quiet_offline()
 
 # fast and reproducible, unlike the service's 5-30 s
 EMULATOR_ARGS = ("--solve-time", "0.3:0.8", "--seed", "1")
