@@ -648,3 +648,15 @@ async def test_calls_say_who_makes_them(api: HostileApi) -> None:
     version = metadata.version("scrapy-vastcaptcha")
     assert api.calls[0].headers["user-agent"] == f"scrapy-vastcaptcha/{version}"
     assert json.loads(json.dumps(api.calls[0].body)) == {"clientKey": KEY}
+
+
+@pytest_twisted.ensureDeferred
+async def test_create_task_refused_with_a_new_task_code_does_not_loop(api: HostileApi) -> None:
+    refused = {"errorId": 1, "errorCode": "ERROR_PROXY_CONNECTION_FAILED"}
+    api.on("createTask", json_answer(refused))
+    client = client_for(api.url)
+    with pytest.raises(TaskFailedError) as info:
+        await client.solve(task(), max_tasks=2)
+    await client.close()
+    assert api.methods() == ["createTask"] * 2
+    assert info.value.tasks_created == 0

@@ -436,8 +436,13 @@ class VastCaptchaClient:
         started = self._now()
         deadline = started + timeout
         task_ids: list[str] = []
+        rounds = 0
         try:
             while True:
+                # Rounds, not only billed tasks, are bounded: a createTask
+                # refused with a "try a new task" code bills nothing but must
+                # not loop either.
+                rounds += 1
                 try:
                     task_id, solution, polls = await self._one_task(
                         run, task, schedule, deadline, started, task_ids
@@ -446,7 +451,7 @@ class VastCaptchaClient:
                     # A task failed in a way a fresh one may get past; an
                     # unusable createTask answer counts as a task (it may be billed).
                     fresh = isinstance(exc, ProtocolError) or exc.scope is Scope.NEW_TASK
-                    if not fresh or run.tasks_created >= max_tasks:
+                    if not fresh or rounds >= max_tasks:
                         raise
                     if self._now() >= deadline:
                         raise SolveTimeoutError(
