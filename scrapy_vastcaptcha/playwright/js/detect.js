@@ -275,7 +275,9 @@
 
   const RESPONSE_AREA = "textarea.g-recaptcha-response, textarea[name='g-recaptcha-response']";
   // hCaptcha writes a g-recaptcha-response textarea too, for compatibility
-  const inHcaptcha = (element) => Boolean(element.closest(".h-captcha, [data-hcaptcha-widget-id]"));
+  const inHcaptcha = (element) =>
+    Boolean(element.closest(".h-captcha, [data-hcaptcha-widget-id]")) ||
+    Boolean(element.parentElement.querySelector("textarea[name='h-captcha-response'], iframe[data-hcaptcha-widget-id]"));
 
   function responseAreas(root) {
     const found = root.matches(RESPONSE_AREA) ? [root] : Array.from(root.querySelectorAll(RESPONSE_AREA));
@@ -400,6 +402,24 @@
     }
   }
 
+  // A container no client is tied to by the DOM (a bound button whose badge
+  // went to <body>, in a release that keeps only the badge) takes the
+  // unmatched client of its site key, when the key leaves no doubt.
+  const looseClients = (key) =>
+    clientInfos.map((client, ci) => ci).filter((ci) => !matchedClients.has(ci) && clientInfos[ci].sitekey === key);
+  declared.forEach((element, di) => {
+    const key = declaredKey(element);
+    if (clientOf.has(di) || !key || responseAreas(element).length > 0) {
+      return;
+    }
+    const loose = looseClients(key);
+    const rivals = declared.filter((other, oi) => oi !== di && !clientOf.has(oi) && declaredKey(other) === key);
+    if (loose.length === 1 && rivals.length === 0) {
+      clientOf.set(di, loose[0]);
+      matchedClients.add(loose[0]);
+    }
+  });
+
   const slots = [];
   const claimed = new Set();
   declared.forEach((element, di) => {
@@ -523,13 +543,30 @@
       hcaptchaContainers.add(hook.container);
     }
   }
+  // Some releases mark only the iframe: its container is the nearest
+  // ancestor that also holds the widget's response field.
+  for (const frame of document.querySelectorAll("iframe[data-hcaptcha-widget-id]")) {
+    if (Array.from(hcaptchaContainers).some((container) => container.contains(frame))) {
+      continue;
+    }
+    let holder = frame.parentElement;
+    while (holder && !holder.querySelector("textarea[name='h-captcha-response']")) {
+      holder = holder.parentElement;
+    }
+    if (holder && holder !== document.body && holder !== document.documentElement) {
+      hcaptchaContainers.add(holder);
+    }
+  }
   for (const element of hcaptchaContainers) {
-    const widgetId = text(element.getAttribute("data-hcaptcha-widget-id"));
-    const hooks = hookFor("hcaptcha", element, widgetId);
-    const params = (hooks.byContainer || hooks.byId || { params: {} }).params;
     const frame = element.querySelector("iframe[src*='hcaptcha']");
     const frameUrl = frame ? parseUrl(frame.src) : null;
     const fragment = frameUrl ? new URLSearchParams(frameUrl.hash.slice(1)) : null;
+    const widgetId =
+      text(element.getAttribute("data-hcaptcha-widget-id")) ||
+      (frame ? text(frame.getAttribute("data-hcaptcha-widget-id")) : null) ||
+      (fragment ? text(fragment.get("id")) : null);
+    const hooks = hookFor("hcaptcha", element, widgetId);
+    const params = (hooks.byContainer || hooks.byId || { params: {} }).params;
     const fields = Array.from(
       element.querySelectorAll("textarea[name='h-captcha-response'], textarea[name='g-recaptcha-response']")
     );
@@ -594,11 +631,14 @@
       text(params["response-field-name"]) ||
       "cf-turnstile-response";
     const fields = Array.from(element.querySelectorAll("input")).filter((input) => input.name === fieldName);
+    // with the iframe out of sight (a closed shadow root), the widget id is
+    // still the response field's id less "_response"
+    const fieldId = fields.length && /_response$/.test(fields[0].id) ? fields[0].id.slice(0, -9) : null;
     add(
       {
         provider: "turnstile",
         sitekey: text(element.getAttribute("data-sitekey")) || text(params.sitekey) || text(pathKey),
-        widgetId: widgetId,
+        widgetId: widgetId || fieldId,
         invisible: false,
         enterprise: false,
         host: frameUrl ? frameUrl.hostname : null,

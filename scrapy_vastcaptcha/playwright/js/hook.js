@@ -59,9 +59,9 @@
     });
   }
 
-  // inject.js marks its own execute override: stored as is, so that it can
-  // see that its assignment took
-  const INJECTED = Symbol.for("vastcaptcha.execute");
+  // inject.js marks its own overrides: stored as is, so that it can see
+  // that its assignment took
+  const INJECTED = Symbol.for("vastcaptcha.override");
 
   const wrappers = {
     render(provider, render) {

@@ -2,10 +2,12 @@
  * Put a solved token into one widget, found by the ref detect.js gave it.
  * Called with frame.evaluate(source, {ref, token}): the token only ever
  * arrives as data. Writes the widget's own fields (never other widgets'),
- * reads them back, and for reCAPTCHA makes grecaptcha.execute (and
- * grecaptcha.enterprise.execute) resolve with the token, for pages that ask
- * for it themselves at submit time. The callback is fired later by fire.js,
- * once every widget of the page holds its token.
+ * reads them back, and makes the library's own API answer with the token for
+ * pages that ask it rather than read the fields: getResponse (reCAPTCHA,
+ * hCaptcha, Turnstile), and for reCAPTCHA execute (resolving with the token,
+ * and calling the widget's callback as the library would), reset forgetting
+ * it. The callback is fired later by fire.js, once every widget of the page
+ * holds its token.
  */
 (arg) => {
   "use strict";
@@ -43,60 +45,108 @@
     readBack = readBack && field.value === token;
   }
   widget.token = token;
+  registry.tokens = registry.tokens || [];
+  if (registry.tokens.indexOf(arg.ref) < 0) {
+    registry.tokens.push(arg.ref);
+  }
 
-  let executeOverridden = false;
-  if (widget.provider === "recaptcha") {
-    registry.recaptchaTokens = registry.recaptchaTokens || [];
-    registry.recaptchaTokens.push({ sitekey: widget.sitekey, widgetId: widget.widgetId, ref: arg.ref });
-    const WRAPPED = Symbol.for("vastcaptcha.execute");
-    const lookup = (target) => {
-      const entries = registry.recaptchaTokens;
-      for (let index = entries.length - 1; index >= 0; index--) {
-        const entry = entries[index];
-        const match =
-          target === undefined ||
-          target === null ||
-          entry.sitekey === target ||
-          (entry.widgetId !== null && entry.widgetId === String(target));
-        if (match) {
-          return registry.widgets[entry.ref];
+  const number = (ref) => Number(String(ref).slice(1)) || 0;
+
+  // The widget of `provider` a page's API call names: a widget id, a site
+  // key (reCAPTCHA's execute), the container or a selector of it
+  // (Turnstile), or nothing for the first widget, as the libraries do.
+  function owner(provider, target) {
+    const candidates = registry.tokens
+      .slice()
+      .sort((a, b) => number(a) - number(b))
+      .map((ref) => registry.widgets[ref])
+      .filter((entry) => entry && entry.provider === provider && typeof entry.token === "string");
+    if (target === undefined || target === null) {
+      return candidates[0];
+    }
+    let element = target && typeof target === "object" && target.nodeType === 1 ? target : null;
+    if (!element && provider === "turnstile" && typeof target === "string") {
+      try {
+        element = document.querySelector(target);
+      } catch (error) {
+        element = null; // a widget id, not a selector
+      }
+    }
+    return candidates.find(
+      (entry) =>
+        (entry.widgetId !== null && entry.widgetId === String(target)) ||
+        (provider === "recaptcha" && entry.sitekey === target) ||
+        (element !== null && entry.container !== null && entry.container.contains(element))
+    );
+  }
+
+  const MARK = Symbol.for("vastcaptcha.override");
+  function override(api, method, make) {
+    if (!api || typeof api[method] !== "function") {
+      return false;
+    }
+    if (api[method][MARK]) {
+      return true;
+    }
+    const replacement = make(api[method]);
+    replacement[MARK] = true;
+    try {
+      api[method] = replacement;
+    } catch (error) {
+      return false;
+    }
+    return api[method] === replacement;
+  }
+
+  function overrideApi(provider, api) {
+    override(api, "getResponse", (original) =>
+      function (target) {
+        const entry = owner(provider, target);
+        return entry ? entry.token : original.apply(this, arguments);
+      }
+    );
+    override(api, "reset", (original) =>
+      function (target) {
+        const entry = owner(provider, target);
+        if (entry) {
+          delete entry.token;
         }
+        return original.apply(this, arguments);
       }
-      return undefined;
-    };
-    const override = (api) => {
-      if (!api || typeof api.execute !== "function") {
-        return false;
-      }
-      if (api.execute[WRAPPED]) {
-        return true;
-      }
-      const original = api.execute;
-      const execute = function (target) {
-        const owner = lookup(target);
-        if (!owner || typeof owner.token !== "string") {
+    );
+    if (provider !== "recaptcha") {
+      return false;
+    }
+    return override(api, "execute", (original) =>
+      function (target) {
+        const entry = owner(provider, target);
+        if (!entry) {
           return original.apply(this, arguments);
         }
-        for (const field of owner.fields) {
+        for (const field of entry.fields) {
           if (field.isConnected) {
-            field.value = owner.token;
+            field.value = entry.token;
           }
         }
-        return Promise.resolve(owner.token);
-      };
-      execute[WRAPPED] = true;
-      try {
-        api.execute = execute;
-      } catch (error) {
-        return false;
+        let callback = entry.callback;
+        if (typeof callback === "string") {
+          callback = callback.split(".").reduce((value, part) => (value == null ? undefined : value[part]), window);
+        }
+        if (typeof callback === "function") {
+          const token = entry.token;
+          setTimeout(() => callback(token), 0);
+        }
+        return Promise.resolve(entry.token);
       }
-      return api.execute === execute;
-    };
-    const grecaptcha = window.grecaptcha;
-    if (grecaptcha) {
-      executeOverridden = override(grecaptcha);
-      executeOverridden = override(grecaptcha.enterprise) || executeOverridden;
-    }
+    );
+  }
+
+  let executeOverridden = false;
+  if (widget.provider === "recaptcha" && window.grecaptcha) {
+    executeOverridden = overrideApi("recaptcha", window.grecaptcha);
+    executeOverridden = overrideApi("recaptcha", window.grecaptcha.enterprise) || executeOverridden;
+  } else if (widget.provider === "hcaptcha" || widget.provider === "turnstile") {
+    overrideApi(widget.provider, window[widget.provider]);
   }
   return { error: null, written: written, readBack: readBack, executeOverridden: executeOverridden };
 }
