@@ -660,3 +660,15 @@ async def test_create_task_refused_with_a_new_task_code_does_not_loop(api: Hosti
     await client.close()
     assert api.methods() == ["createTask"] * 2
     assert info.value.tasks_created == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_garbled_poll_answers_do_not_buy_a_new_task(api: HostileApi) -> None:
+    api.on("getTaskResult", raw_answer(b"<html>oops</html>"))
+    client = client_for(api.url)
+    with pytest.raises(ProtocolError, match="malformed") as info:
+        await client.solve(task())
+    await client.close()
+    retries = FAST_RETRY.max_retries
+    assert api.methods() == ["createTask"] + ["getTaskResult"] * (1 + retries)
+    assert info.value.tasks_created == 1

@@ -448,9 +448,15 @@ class VastCaptchaClient:
                         run, task, schedule, deadline, started, task_ids
                     )
                 except (ApiError, ProtocolError) as exc:
-                    # A task failed in a way a fresh one may get past; an
-                    # unusable createTask answer counts as a task (it may be billed).
-                    fresh = isinstance(exc, ProtocolError) or exc.scope is Scope.NEW_TASK
+                    # A task failed in a way a fresh one may get past, or
+                    # createTask answered 2xx without a usable id (counted as
+                    # a task: it may be billed). Polls that kept getting
+                    # garbage are not worth paying for another task.
+                    fresh = (
+                        exc.method == protocol.CREATE_TASK
+                        if isinstance(exc, ProtocolError)
+                        else exc.scope is Scope.NEW_TASK
+                    )
                     if not fresh or rounds >= max_tasks:
                         raise
                     if self._now() >= deadline:
@@ -488,9 +494,7 @@ class VastCaptchaClient:
         task_ids: list[str],
     ) -> tuple[str, Solution, int]:
         """Create one task (holding a gate lease for its lifetime) and poll it."""
-        if self.fatal_error is not None:
-            # Spend nothing once the account is known to be unusable.
-            raise copy.copy(self.fatal_error)
+        self._refuse_if_fatal()
         gate = self.gate
         lease: object = None
         if gate is not None:
@@ -513,9 +517,16 @@ class VastCaptchaClient:
             if gate is not None:
                 _quietly(gate.release, lease)
 
-    async def _create_task(self, run: _Run, task: Task, deadline: float | None) -> str:
+    def _refuse_if_fatal(self) -> None:
+        """Spend nothing once the account is known to be unusable."""
         if self.fatal_error is not None:
-            raise copy.copy(self.fatal_error)
+            # A copy: each failed call gets its own exception (and count).
+            error = copy.copy(self.fatal_error)
+            error.tasks_created = 0
+            raise error
+
+    async def _create_task(self, run: _Run, task: Task, deadline: float | None) -> str:
+        self._refuse_if_fatal()
         if deadline is not None and self._now() >= deadline:
             raise SolveTimeoutError("createTask: solve timeout reached")
         try:
