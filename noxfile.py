@@ -13,6 +13,8 @@ stays the fast check on one Python with the newest releases.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
@@ -24,14 +26,23 @@ nox.options.error_on_missing_interpreters = False
 TEST_GROUP = nox.project.dependency_groups(nox.project.load_toml("pyproject.toml"), "test")
 
 
+# The distributions whose versions the floors pin, logged by every session.
+KEY_DISTRIBUTIONS = sorted(
+    {
+        line.split("==")[0]
+        for line in Path(FLOORS).read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    }
+)
+
+
 def _versions(session: nox.Session) -> None:
     """Log the versions that decide compatibility, for the record of the run."""
     session.run(
         "python",
         "-c",
         "import sys; from importlib.metadata import version as v; print(sys.version); "
-        "print(', '.join(f'{n} {v(n)}' for n in ('scrapy', 'twisted', 'treq', 'parsel', "
-        "'playwright', 'scrapy-playwright', 'pytest', 'pytest-twisted', 'redis')))",
+        f"print(', '.join(f'{{n}} {{v(n)}}' for n in {KEY_DISTRIBUTIONS!r}))",
         silent=False,
     )
 

@@ -67,7 +67,10 @@ class BrowserShopSpider(scrapy.Spider):
         page: Page = response.meta["playwright_page"]
         try:
             results = await solve_captchas(page, poll_interval=POLL_INTERVAL)
-            if await page.locator("#captcha-form button[type=submit]").count():
+            # A fired callback has taken the page on itself (the interstitial
+            # posts its challenge form): the page is navigating, so asking it
+            # about its form now would race that navigation. Otherwise, submit.
+            if not any(result.callback_fired for result in results):
                 await page.locator("#captcha-form button[type=submit]").click()
             await page.locator(".product").first.wait_for()
             skus = await page.locator(".product").evaluate_all(
