@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import subprocess
 import sys
 import time
@@ -55,7 +56,15 @@ async def run_all(args: argparse.Namespace, ctx: Context) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument(
-        "--scenarios", default="1,2,3,4,5", help="comma-separated scenario numbers (%(default)s)"
+        "--scenarios",
+        default=",".join(SCENARIOS),
+        help="comma-separated scenario numbers (%(default)s)",
+    )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="with a subset: also put its figures into results/latest.* (replacing those "
+        "scenarios, each marked with the run it comes from)",
     )
     parser.add_argument(
         "--scale", type=float, default=10.0, help="divide every time by this (%(default)g)"
@@ -124,6 +133,12 @@ def main() -> int:
     name = "latest" if full else "partial"
     report.write_json(results, args.out / f"{name}.json")
     (args.out / f"{name}.txt").write_text(text)
+    latest = args.out / "latest.json"
+    if args.merge and not full and latest.exists():
+        merged = report.merge(json.loads(latest.read_text()), results)
+        report.write_json(merged, latest)
+        (args.out / "latest.txt").write_text(report.table(merged))
+        log(f"scenario(s) {', '.join(args.scenarios)} merged into {latest}")
     if "1" in scenarios:
         why_not = report.chart(results, args.out / ("scenario1.png" if full else "partial.png"))
         if why_not:

@@ -1,7 +1,8 @@
 """Benchmark crawls: one spider, three middleware set-ups, timings and stats.
 
 The spider fetches ``captcha_pages`` reCAPTCHA v2 pages of the demo shop
-(``/recaptcha-v2?page=N``, a form that must be resubmitted with a token) and
+(``/recaptcha-v2?page=N``, a form that must be resubmitted with a token; or
+``captcha_path`` of another site, e.g. scenario 6's gated site) and
 ``plain_pages`` pages without a captcha (the shop's index, ``/?n=N``: the
 site ignores that query, so each URL is a distinct request for the same page).
 It records when the spider opened, when each page behind a captcha reached
@@ -51,10 +52,12 @@ class BenchSpider(scrapy.Spider):
         solve: bool = True,
         close_after_plain: bool = False,
         captcha_priority: int = 0,
+        captcha_path: str = CAPTCHA_PATH,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.site = site
+        self.captcha_path = captcha_path
         self.captcha_pages = captcha_pages
         self.plain_pages = plain_pages
         self.solve = solve
@@ -82,7 +85,7 @@ class BenchSpider(scrapy.Spider):
         meta: dict[str, Any] = {} if self.solve else {"vastcaptcha": False, SOLVED_KEY: True}
         for page in range(1, self.captcha_pages + 1):
             yield scrapy.Request(
-                f"{self.site}{CAPTCHA_PATH}?page={page}",
+                f"{self.site}{self.captcha_path}?page={page}",
                 callback=self.parse_captcha,
                 errback=self.failed,
                 priority=self.captcha_priority,
@@ -204,6 +207,7 @@ async def run_crawl(
     solve: bool = True,
     close_after_plain: bool = False,
     captcha_priority: int = 0,
+    captcha_path: str = CAPTCHA_PATH,
 ) -> CrawlMetrics:
     """Run one crawl to the end (on the running asyncio reactor)."""
     runner = CrawlerRunner(settings)
@@ -218,6 +222,7 @@ async def run_crawl(
             solve=solve,
             close_after_plain=close_after_plain,
             captcha_priority=captcha_priority,
+            captcha_path=captcha_path,
         )
     )
     total = time.monotonic() - started

@@ -206,7 +206,46 @@ def rows(results: dict[str, Any]) -> tuple[list[Row], dict[str, bool]]:
                 "-",
             )
         )
+    if "6" in s:
+        out.extend(_session_rows(s["6"], verdicts))
     return out, verdicts
+
+
+def _against(ours: dict[str, Any], run: dict[str, Any], key: str, digits: int) -> str:
+    """A scenario 6 figure of ``run``, with its ratio to ours."""
+    if "not_run" in run:
+        return "not run"
+    return _num(run[key], digits) + ("" if run is ours else _x(ours[key], run[key]))
+
+
+def _session_rows(six: dict[str, Any], verdicts: dict[str, bool]) -> list[Row]:
+    out: list[Row] = []
+    pages = six["pages"]
+    for concurrency, runs in six["runs"].items():
+        ours = runs["ours"]
+        ok = ours["tasks_per_clearance"] == 1
+        verdicts[f"scenario 6: one task per clearance at CONCURRENT_REQUESTS={concurrency}"] = ok
+        out.append(
+            (
+                f"6. tasks per clearance, {concurrency} concurrent, {pages} pages",
+                f"{_against(ours, ours, 'tasks_per_clearance', 0)} ({ours['coalesced']} waited)",
+                _against(ours, runs["async"], "tasks_per_clearance", 0),
+                _against(ours, runs["blocking"], "tasks_per_clearance", 0),
+                "1",
+                _met(ok),
+            )
+        )
+        out.append(
+            (
+                f"6. wall s, {concurrency} concurrent, {pages} pages",
+                _against(ours, ours, "wall_s", 2),
+                _against(ours, runs["async"], "wall_s", 2),
+                _against(ours, runs["blocking"], "wall_s", 2),
+                "info",
+                "-",
+            )
+        )
+    return out
 
 
 def table(results: dict[str, Any]) -> str:
@@ -233,6 +272,8 @@ def table(results: dict[str, Any]) -> str:
         f"3 s sleep is patched to {results['sdk_polling_s']:g} s). Times below are scaled.",
         "baselines run on reCAPTCHA v2 pages only: the vastcap 1.0.1 SDK reads hCaptcha and "
         "Turnstile tokens from fields the service does not send (they come back empty).",
+        *_session_note(results),
+        *_separate_runs(results),
         "",
         *lines,
         "",
@@ -240,6 +281,57 @@ def table(results: dict[str, Any]) -> str:
         *(f"  {'MET   ' if ok else 'MISSED'} {name}" for name, ok in verdicts.items()),
     ]
     return "\n".join(notes) + "\n"
+
+
+def _session_note(results: dict[str, Any]) -> list[str]:
+    six = results["scenarios"].get("6")
+    if six is None:
+        return []
+    return [
+        f"scenario 6: {six['pages']} pages of benchmarks/gated_site.py, every one behind one "
+        "session-wide reCAPTCHA v2 interstitial (403, cf-mitigated: challenge) whose clearance "
+        f"cookie opens the whole session: one clearance needed per crawl; solves of "
+        f"L = {six['L_s']:g} s; pages scraped: "
+        + ", ".join(
+            f"{run['pages_scraped']}"
+            for runs in six["runs"].values()
+            for run in runs.values()
+            if "not_run" not in run
+        )
+        + "."
+    ]
+
+
+def _separate_runs(results: dict[str, Any]) -> list[str]:
+    """A line per scenario merged in from another run (``--merge``)."""
+    return [
+        f"scenario {key} comes from a separate run: {run['date']}, commit {run['commit']}, "
+        f"{run['duration_s']:.0f} s, load average at start {run['load_average_at_start']}, "
+        f"CPU pressure {_num(run.get('cpu_pressure_percent'), 0, '%')}"
+        for key, scenario in results["scenarios"].items()
+        if (run := scenario.get("run")) is not None
+    ]
+
+
+def merge(latest: dict[str, Any], partial: dict[str, Any]) -> dict[str, Any]:
+    """``latest`` with the scenarios of ``partial`` replaced or added, each
+    marked with the run it comes from (date, commit, load)."""
+    if latest["scale"] != partial["scale"]:
+        raise ValueError(
+            f"cannot merge a run at time scale {partial['scale']:g} into one at {latest['scale']:g}"
+        )
+    run = {
+        "date": partial["date"],
+        "commit": partial["commit"],
+        "duration_s": partial["duration_s"],
+        "load_average_at_start": partial["machine"]["load_average_at_start"],
+        "cpu_pressure_percent": partial["cpu_pressure_percent"],
+    }
+    scenarios = dict(latest["scenarios"])
+    for key in partial["scenarios_run"]:
+        scenarios[key] = {**partial["scenarios"][key], "run": run}
+    ordered = dict(sorted(scenarios.items(), key=lambda item: int(item[0])))
+    return {**latest, "scenarios_run": list(ordered), "scenarios": ordered}
 
 
 def write_json(results: dict[str, Any], path: Path) -> None:

@@ -21,7 +21,6 @@ def run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
     install_reactor(ASYNCIO_REACTOR)
     from twisted.internet import reactor as installed
-    from twisted.python.failure import Failure
 
     reactor: Any = installed
     outcome: list[Any] = []
@@ -44,5 +43,5 @@ def run(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
         raise RuntimeError("the benchmark was cancelled")
     error = future.exception()
     if error is not None:
-        raise Failure(error).value
+        raise error
     return future.result()

@@ -1,4 +1,4 @@
-"""The five scenarios. Each returns a JSON-ready dict; ``report`` turns them into the table.
+"""The six scenarios. Each returns a JSON-ready dict; ``report`` turns them into the table.
 
 All times given to the emulator and to the pollers are the real ones divided
 by ``Context.scale`` (10 by default): a 30 s solve takes 3 s, our 3 s poll
@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,16 @@ from typing import Any
 from vastcap import AsyncVast
 from vastcap import RecaptchaV2Task as SdkRecaptchaV2Task
 
-from benchmarks.crawls import LABELS, Contender, CrawlMetrics, run_crawl, settings_for
+from benchmarks.crawls import (
+    CONTENDERS,
+    LABELS,
+    Contender,
+    CrawlMetrics,
+    run_crawl,
+    settings_for,
+)
+from benchmarks.gated_site import GATED_PATH, RunningGate
+from benchmarks.gated_site import SITEKEY as GATE_SITEKEY
 from benchmarks.measure import CpuMeter, summarize
 from scrapy_vastcaptcha.api._schedule import TOKEN_SCHEDULE
 from scrapy_vastcaptcha.api.client import VastCaptchaClient
@@ -70,12 +78,18 @@ class Context:
         return settings_for(contender, self.emulator, sdk_polling=self.sdk_polling, **overrides)
 
     async def crawl(
-        self, contender: Contender, *, settings: dict[str, Any] | None = None, **kwargs: Any
+        self,
+        contender: Contender,
+        *,
+        settings: dict[str, Any] | None = None,
+        site: str | None = None,
+        **kwargs: Any,
     ) -> tuple[CrawlMetrics, dict[str, float]]:
+        """One crawl of the demo site (or ``site``), checked; with its CPU seconds."""
         meter = CpuMeter()
         meter.start()
         metrics = await run_crawl(
-            contender, settings or self.settings(contender), self.site.url, **kwargs
+            contender, settings or self.settings(contender), site or self.site.url, **kwargs
         )
         cpu = meter.stop()
         metrics.check()
@@ -215,7 +229,7 @@ async def api_calls(ctx: Context) -> dict[str, Any]:
 async def overhead(ctx: Context) -> dict[str, Any]:
     """ready_at -> token-bearing request at the site's siteverify, in crawls."""
     low, high = (t / ctx.scale for t in SOLVE_RANGE)
-    pages = {"ours": 100, "async": 100, "blocking": 10}
+    pages: dict[Contender, int] = {"ours": 100, "async": 100, "blocking": 10}
     results: dict[str, Any] = {}
     for contender, count in pages.items():
         ctx.log(f"scenario 3: {LABELS[contender]}, {count} pages, solve times {low:g}-{high:g} s")
@@ -330,7 +344,7 @@ async def collateral(
     await run("ours_pending_scaled_polls", "ours", True)
 
     def ratio(a: str, b: str) -> float:
-        return round(runs[a]["pages_per_s"] / runs[b]["pages_per_s"], 4)
+        return round(float(runs[a]["pages_per_s"]) / float(runs[b]["pages_per_s"]), 4)
 
     return {
         "plain_pages": plain,
@@ -345,14 +359,78 @@ async def collateral(
     }
 
 
+# -- scenario 6 -------------------------------------------------------------------
+
+
+async def session_wide(
+    ctx: Context, pages: int = 200, concurrencies: tuple[int, ...] = (16, 64)
+) -> dict[str, Any]:
+    """Pages behind one session-wide challenge: tasks created per clearance needed.
+
+    One session (Scrapy's default cookie jar) whose clearance outlives the
+    crawl: one clearance is needed, whatever the concurrency. The blocking
+    baseline runs at the lowest concurrency only (one solve of L at a time).
+    """
+    gate = RunningGate(ctx.emulator.url)
+    runs: dict[str, dict[str, Any]] = {}
+    try:
+        for concurrency in concurrencies:
+            by_contender: dict[str, dict[str, Any]] = {}
+            runs[str(concurrency)] = by_contender
+            for contender in CONTENDERS:
+                if contender == "blocking" and concurrency != min(concurrencies):
+                    by_contender[contender] = {"not_run": "one solve at a time: about N x L"}
+                    continue
+                ctx.log(
+                    f"scenario 6: {LABELS[contender]}, {pages} gated pages, "
+                    f"CONCURRENT_REQUESTS={concurrency}, L={ctx.L:g} s"
+                )
+                ctx.reset(ctx.L)
+                gate.site.reset()
+                metrics, cpu = await ctx.crawl(
+                    contender,
+                    settings=ctx.settings(contender, concurrency=concurrency),
+                    site=gate.url,
+                    captcha_pages=pages,
+                    captcha_path=GATED_PATH,
+                )
+                tasks = [
+                    t for t in ctx.emulator.tasks() if t["fields"].get("websiteKey") == GATE_SITEKEY
+                ]
+                counts = gate.site.counts
+                assert metrics.solve_wall is not None
+                by_contender[contender] = {
+                    "pages_scraped": metrics.solved,
+                    "tasks_created": len(tasks),
+                    "tasks_per_clearance": len(tasks),  # one clearance needed
+                    "clearances_issued": counts.clearances,
+                    "tokens_rejected": counts.rejected,
+                    "challenge_pages_served": counts.challenges,
+                    "coalesced": metrics.stats.get("vastcaptcha/coalesced", 0)
+                    if contender == "ours"
+                    else None,
+                    "wall_s": round(metrics.solve_wall, 3),
+                    "cpu_s": cpu,
+                }
+    finally:
+        await gate.stop()
+    return {
+        "pages": pages,
+        "sessions": 1,
+        "clearances_needed": 1,
+        "L_s": ctx.L,
+        "L_real_s": ctx.solve_time,
+        "site": "benchmarks/gated_site.py: 403 + cf-mitigated, reCAPTCHA v2 form to /verify "
+        "(emulator siteverify), clearance cookie, 302 back",
+        "runs": runs,
+    }
+
+
 SCENARIOS: dict[str, Callable[[Context], Any]] = {
     "1": solve_bound,
     "2": api_calls,
     "3": overhead,
     "4": scale,
     "5": collateral,
+    "6": session_wide,
 }
-
-
-def now() -> float:
-    return time.monotonic()
