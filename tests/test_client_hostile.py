@@ -520,6 +520,19 @@ async def test_refused_connection_is_retried_briefly_and_named() -> None:
     assert took < 2.0
 
 
+@pytest_twisted.ensureDeferred
+async def test_connect_that_never_completes_is_retried_briefly_and_named() -> None:
+    events = Events()
+    with hostile_api.stalled_port() as port:
+        client = client_for(f"http://127.0.0.1:{port}/api", http_timeout=0.2, on_event=events)
+        with pytest.raises(TransportError, match=f"cannot connect to 127.0.0.1:{port}") as info:
+            await client.get_balance()
+        await client.close()
+    await turn()
+    assert info.value.code == "CONNECTION_FAILED"
+    assert [e.name for e in events.seen].count("retrying") == FAST_RETRY.connect_retries
+
+
 @pytest.mark.parametrize("status", [301, 302, 307, 308])
 @pytest_twisted.ensureDeferred
 async def test_redirect_is_reported_not_followed(api: HostileApi, status: int) -> None:

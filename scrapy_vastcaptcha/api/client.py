@@ -35,7 +35,12 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from twisted.internet import defer
-from twisted.internet.error import ConnectError, ConnectionDone, ConnectionLost
+from twisted.internet.error import (
+    ConnectError,
+    ConnectingCancelledError,
+    ConnectionDone,
+    ConnectionLost,
+)
 from twisted.internet.protocol import Protocol, connectionDone
 from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
@@ -644,7 +649,7 @@ class VastCaptchaClient:
         try:
             run.check()
             exchange = defer.Deferred.fromCoroutine(self._exchange(method, body))
-            exchange.addTimeout(timeout, self._reactor)
+            timer = self._reactor.callLater(timeout, exchange.cancel)
             try:
                 raw: bytes = await exchange
             except VastCaptchaError:
@@ -653,7 +658,12 @@ class VastCaptchaClient:
             except Exception as exc:
                 # Whatever an aborted exchange reports, a cancelled call is cancelled.
                 run.check()
+                if not timer.active():
+                    raise self._timed_out(exc, method, timeout) from None
                 raise self._transport_failure(exc, method) from None
+            finally:
+                if timer.active():
+                    timer.cancel()
         finally:
             self._slots.release()
         return raw
@@ -694,6 +704,18 @@ class VastCaptchaClient:
             raise error or api_error(f"HTTP_{status}", method=method)
         return content
 
+    def _timed_out(self, exc: Exception, method: str, timeout: float) -> Exception:
+        """The error for a call this client aborted after ``timeout`` seconds."""
+        if isinstance(exc, ConnectingCancelledError):
+            return _ConnectFailure(
+                TransportError(
+                    f"cannot connect to {self._host} within {timeout:g} s",
+                    method=method,
+                    code="CONNECTION_FAILED",
+                )
+            )
+        return TransportError(f"no answer within {timeout:g} s", method=method)
+
     def _transport_failure(self, exc: Exception, method: str) -> Exception:
         """The error to report for a failed exchange (``exc`` if it is not
         one this client understands)."""
@@ -707,13 +729,11 @@ class VastCaptchaClient:
                 )
         if isinstance(exc, ConnectError):
             what = (
-                "connection refused"
+                f"connection refused by {self._host}"
                 if "refused" in type(exc).__name__.lower()
-                else f"cannot connect ({_describe(exc)})"
+                else f"cannot connect to {self._host} ({_describe(exc)})"
             )
-            return _ConnectFailure(
-                TransportError(f"{what} by {self._host}", method=method, code="CONNECTION_FAILED")
-            )
+            return _ConnectFailure(TransportError(what, method=method, code="CONNECTION_FAILED"))
         if isinstance(exc, _TRANSIENT):
             return TransportError(_describe(exc), method=method)
         return exc
