@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import pytest_twisted
 from twisted.internet import defer
-from twisted.internet.task import deferLater
+from twisted.internet.task import Clock, deferLater
 from twisted.python.failure import Failure
 
 from scrapy_vastcaptcha.api import (
@@ -34,7 +34,7 @@ from scrapy_vastcaptcha.api import (
     TransportError,
     VastCaptchaClient,
 )
-from scrapy_vastcaptcha.api.client import MAX_ANSWER_BYTES
+from scrapy_vastcaptcha.api.client import LAST_CALL_GRACE, MAX_ANSWER_BYTES
 from tests import hostile_api
 from tests.hostile_api import (
     HostileApi,
@@ -685,3 +685,20 @@ async def test_garbled_poll_answers_do_not_buy_a_new_task(api: HostileApi) -> No
     retries = FAST_RETRY.max_retries
     assert api.methods() == ["createTask"] + ["getTaskResult"] * (1 + retries)
     assert info.value.tasks_created == 1
+
+
+def test_the_hard_limit_is_exact_on_a_fake_clock() -> None:
+    """A solve stuck anywhere (here: at a gate that never admits) fails at
+    exactly ``timeout + LAST_CALL_GRACE``, and releases nothing it never took."""
+    clock = Clock()
+    gate = RecordingGate(hold=defer.Deferred())
+    client = VastCaptchaClient(KEY, "http://127.0.0.1:9/api", gate=gate, reactor=clock)
+    stuck = client.solve(task(), timeout=30)
+    clock.advance(30 + LAST_CALL_GRACE - 0.001)
+    assert not stuck.called
+    clock.advance(0.001)
+    error = failure_of(stuck)
+    assert isinstance(error, SolveTimeoutError)
+    assert error.tasks_created == 0
+    assert gate.log == []
+    assert not client._runs
