@@ -23,6 +23,10 @@ from scrapy_vastcaptcha.cli._common import add_api_arguments
 #: Solve times of the emulator in the demo: like the service's 5-30 s, ten times faster.
 DEMO_SOLVE_TIME = "0.5:3"
 DEMO_POLL_INTERVAL = 0.3
+#: The demo shop's session-wide challenge: its pages are crawled at Scrapy's
+#: concurrency so that one solve serves them all.
+SESSION_WIDE_KIND = "turnstile-interstitial"
+INTERSTITIAL_PAGES = 16
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -32,6 +36,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="crawl this site on the real service instead (needs an API key)",
     )
     parser.add_argument("--pages", type=int, default=2, help="pages per captcha kind (offline)")
+    parser.add_argument(
+        "--interstitial-pages",
+        type=int,
+        default=INTERSTITIAL_PAGES,
+        help="pages behind the shop's session-wide interstitial, solved once for all of them "
+        "(offline; default: %(default)s)",
+    )
     parser.add_argument(
         "--solve-time",
         default=DEMO_SOLVE_TIME,
@@ -51,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _offline_demo(args: argparse.Namespace) -> int:
+    from scrapy_vastcaptcha.demo.catalog import PAGES_BY_KIND
     from scrapy_vastcaptcha.demo.spider import ShopSpider
     from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle, quiet_offline
 
@@ -62,7 +74,10 @@ def _offline_demo(args: argparse.Namespace) -> int:
     ):
         print(f"  emulator:  {emulator.api_url} (solves take {args.solve_time} s)")
         print(f"  demo shop: {site.url}\n")
-        print(f"Scrapy: crawling {args.pages} page(s) of each protected page kind...")
+        print(
+            f"Scrapy: crawling {args.pages} page(s) of each protected page kind, "
+            f"{args.interstitial_pages} behind the session-wide interstitial..."
+        )
         started = time.monotonic()
         crawl = _run_crawl(
             ShopSpider,
@@ -73,6 +88,7 @@ def _offline_demo(args: argparse.Namespace) -> int:
             },
             site=site.url,
             pages=args.pages,
+            pages_per_path={PAGES_BY_KIND[SESSION_WIDE_KIND].path: args.interstitial_pages},
         )
         elapsed = time.monotonic() - started
         _report_crawl(crawl, elapsed, emulator.tasks())
@@ -187,6 +203,8 @@ def _report_crawl(crawl: dict[str, Any], elapsed: float, tasks: list[dict[str, A
     print(
         f"  {'total':<24} {solved:>6} {polls:>6}   ({polls / max(solved, 1):.1f} polls per solve)"
     )
+    print("\n  Session-wide challenge (its clearance opens every page of the session):")
+    print(f"    {_session_saving(crawl, tasks)}")
     failures = {
         k.split("/", 2)[2]: v for k, v in stats.items() if k.startswith("vastcaptcha/failed/")
     }
@@ -198,6 +216,25 @@ def _report_crawl(crawl: dict[str, Any], elapsed: float, tasks: list[dict[str, A
             print(f"    request failed: {message}")
     else:
         print("\n  No failures.")
+
+
+def _session_saving(crawl: dict[str, Any], tasks: list[dict[str, Any]]) -> str:
+    """How many interstitial pages went through and how many solves they cost,
+    e.g. ``turnstile-interstitial: 16 pages, 1 solve (15 waited on a shared solve)``."""
+    from scrapy_vastcaptcha.demo.catalog import SITEKEYS
+
+    prefix = SESSION_WIDE_KIND.upper() + "-"
+    pages = len({item["url"] for item in crawl["items"] if item["sku"].startswith(prefix)})
+    # Every task is a solve paid for, whether or not its token was used.
+    solves = sum(
+        1 for task in tasks if task["fields"].get("websiteKey") == SITEKEYS[SESSION_WIDE_KIND]
+    )
+    # Only the interstitial is session-wide in the shop: every wait was on it.
+    waited = crawl["stats"].get("vastcaptcha/coalesced", 0)
+    return (
+        f"{SESSION_WIDE_KIND}: {pages} page{'s' * (pages != 1)}, "
+        f"{solves} solve{'s' * (solves != 1)} ({waited} waited on a shared solve)"
+    )
 
 
 def _browser_demo(api_url: str, api_key: str, site: str) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,25 +25,34 @@ def expected_skus(pages: int, kinds: list[str] | None = None) -> set[str]:
 class ShopSpider(scrapy.Spider):
     """Visits every protected page (``pages`` of each kind) and scrapes the products.
 
-    Pages in iframes are followed; the image page's captcha is declared in
-    meta (:data:`IMAGE_META`); failures are kept in :attr:`failures`.
+    ``pages_per_path`` sets another number of pages for some paths (the demo
+    crawls more of the session-wide interstitial). Pages in iframes are
+    followed; the image page's captcha is declared in meta
+    (:data:`IMAGE_META`); failures are kept in :attr:`failures`.
     """
 
     name = "shop"
 
     def __init__(
-        self, site: str, pages: int = 1, paths: list[str] | None = None, **kwargs: Any
+        self,
+        site: str,
+        pages: int = 1,
+        paths: list[str] | None = None,
+        *,
+        pages_per_path: Mapping[str, int] | None = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.site = site
         self.pages = int(pages)
         self.paths = paths or [p.path for p in PAGES]
+        self.pages_per_path = {path: int(n) for path, n in (pages_per_path or {}).items()}
         self.failures: list[Failure] = []
 
     async def start(self) -> Any:
         for path in self.paths:
             meta = {"vastcaptcha": IMAGE_META} if path == "/image" else {}
-            for page in range(1, self.pages + 1):
+            for page in range(1, self.pages_per_path.get(path, self.pages) + 1):
                 yield scrapy.Request(
                     f"{self.site}{path}?page={page}", meta=meta, errback=self.failed
                 )
