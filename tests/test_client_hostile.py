@@ -414,6 +414,30 @@ async def test_deep_json_and_nan_balances_are_protocol_errors(api: HostileApi) -
     await client.close()
 
 
+@pytest_twisted.ensureDeferred
+async def test_create_task_refused_with_a_new_task_code_does_not_loop(api: HostileApi) -> None:
+    refused = {"errorId": 1, "errorCode": "ERROR_PROXY_CONNECTION_FAILED"}
+    api.on("createTask", json_answer(refused))
+    client = client_for(api.url)
+    with pytest.raises(TaskFailedError) as info:
+        await client.solve(task(), max_tasks=2)
+    await client.close()
+    assert api.methods() == ["createTask"] * 2
+    assert info.value.tasks_created == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_garbled_poll_answers_do_not_buy_a_new_task(api: HostileApi) -> None:
+    api.on("getTaskResult", raw_answer(b"<html>oops</html>"))
+    client = client_for(api.url)
+    with pytest.raises(ProtocolError, match="malformed") as info:
+        await client.solve(task())
+    await client.close()
+    retries = FAST_RETRY.max_retries
+    assert api.methods() == ["createTask"] + ["getTaskResult"] * (1 + retries)
+    assert info.value.tasks_created == 1
+
+
 # -- 5. per-solve bounds ------------------------------------------------------------
 
 
@@ -475,6 +499,23 @@ async def test_waiting_for_a_connection_slot_counts_against_the_deadline(
     assert took <= 0.2 + 1.0 + 0.2
     assert info.value.tasks_created == 0
     assert api.methods() == ["getBalance"]
+
+
+def test_the_hard_limit_is_exact_on_a_fake_clock() -> None:
+    """A solve stuck anywhere (here: at a gate that never admits) fails at
+    exactly ``timeout + LAST_CALL_GRACE``, and releases nothing it never took."""
+    clock = Clock()
+    gate = RecordingGate(hold=defer.Deferred())
+    client = VastCaptchaClient(KEY, "http://127.0.0.1:9/api", gate=gate, reactor=clock)
+    stuck = client.solve(task(), timeout=30)
+    clock.advance(30 + LAST_CALL_GRACE - 0.001)
+    assert not stuck.called
+    clock.advance(0.001)
+    error = failure_of(stuck)
+    assert isinstance(error, SolveTimeoutError)
+    assert error.tasks_created == 0
+    assert gate.log == []
+    assert not client._runs
 
 
 @pytest.mark.parametrize(
@@ -661,44 +702,3 @@ async def test_calls_say_who_makes_them(api: HostileApi) -> None:
     version = metadata.version("scrapy-vastcaptcha")
     assert api.calls[0].headers["user-agent"] == f"scrapy-vastcaptcha/{version}"
     assert json.loads(json.dumps(api.calls[0].body)) == {"clientKey": KEY}
-
-
-@pytest_twisted.ensureDeferred
-async def test_create_task_refused_with_a_new_task_code_does_not_loop(api: HostileApi) -> None:
-    refused = {"errorId": 1, "errorCode": "ERROR_PROXY_CONNECTION_FAILED"}
-    api.on("createTask", json_answer(refused))
-    client = client_for(api.url)
-    with pytest.raises(TaskFailedError) as info:
-        await client.solve(task(), max_tasks=2)
-    await client.close()
-    assert api.methods() == ["createTask"] * 2
-    assert info.value.tasks_created == 0
-
-
-@pytest_twisted.ensureDeferred
-async def test_garbled_poll_answers_do_not_buy_a_new_task(api: HostileApi) -> None:
-    api.on("getTaskResult", raw_answer(b"<html>oops</html>"))
-    client = client_for(api.url)
-    with pytest.raises(ProtocolError, match="malformed") as info:
-        await client.solve(task())
-    await client.close()
-    retries = FAST_RETRY.max_retries
-    assert api.methods() == ["createTask"] + ["getTaskResult"] * (1 + retries)
-    assert info.value.tasks_created == 1
-
-
-def test_the_hard_limit_is_exact_on_a_fake_clock() -> None:
-    """A solve stuck anywhere (here: at a gate that never admits) fails at
-    exactly ``timeout + LAST_CALL_GRACE``, and releases nothing it never took."""
-    clock = Clock()
-    gate = RecordingGate(hold=defer.Deferred())
-    client = VastCaptchaClient(KEY, "http://127.0.0.1:9/api", gate=gate, reactor=clock)
-    stuck = client.solve(task(), timeout=30)
-    clock.advance(30 + LAST_CALL_GRACE - 0.001)
-    assert not stuck.called
-    clock.advance(0.001)
-    error = failure_of(stuck)
-    assert isinstance(error, SolveTimeoutError)
-    assert error.tasks_created == 0
-    assert gate.log == []
-    assert not client._runs
