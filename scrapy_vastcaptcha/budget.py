@@ -272,7 +272,8 @@ class Ledger(Protocol):
         concurrency and task limits, then count the task and hold a lease."""
 
     async def record(self, balance: float, taken_at: float, reader: str | None) -> Spend:
-        """Add a balance reading; ``reader`` ends the reading its take made due."""
+        """Add a balance reading; ``reader`` ends the reading its take made due.
+        Stops the crawl in the same step when the spend reaches MAX_SPEND."""
 
     async def end_reading(self, reader: str) -> None:
         """A due reading failed: let waiting tasks go on."""
@@ -324,7 +325,10 @@ class LocalLedger:
     async def record(self, balance: float, taken_at: float, reader: str | None) -> Spend:
         if reader is not None:
             await self.end_reading(reader)
-        return self.book.record(balance, taken_at)
+        spend = self.book.record(balance, taken_at)
+        if self.config.max_spend and spend.spent >= self.config.max_spend:
+            await self.stop(REASON_BUDGET)
+        return spend
 
     async def end_reading(self, reader: str) -> None:
         if self._reader == reader:
@@ -349,6 +353,12 @@ class LocalLedger:
 
 
 # -- the guard ---------------------------------------------------------------
+
+
+def _global_reactor() -> Any:
+    from twisted.internet import reactor
+
+    return reactor
 
 
 #: Error codes (for stats) of the stop reasons; any other reason is a fleet
@@ -387,15 +397,11 @@ class BudgetGuard:
         reactor: Any = None,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        if reactor is None:
-            from twisted.internet import reactor as global_reactor
-
-            reactor = global_reactor
         self.config = config
         self._ledger: Ledger = ledger if ledger is not None else LocalLedger(config)
         self._get_balance = get_balance
         self._on_stop = on_stop
-        self._reactor: Any = reactor
+        self._reactor: Any = reactor or _global_reactor()
         self._wall = wall_clock
         self._worker = uuid.uuid4().hex[:12]
         self._ids = itertools.count(1)
@@ -428,7 +434,7 @@ class BudgetGuard:
         if config.redis_url:
             from scrapy_vastcaptcha.budget_redis import RedisLedger
 
-            ledger = RedisLedger(config)
+            ledger = RedisLedger(config, kwargs.get("reactor") or _global_reactor())
         return cls(config, get_balance, ledger=ledger, **kwargs)
 
     def __repr__(self) -> str:

@@ -75,8 +75,10 @@ end
 return {'ok', tostring(n)}
 """
 
-# The same rule as budget.SpendBook.record.
-# KEYS: spend, reading; ARGV: balance, taken_at, reader ('' for none)
+# The same rule as budget.SpendBook.record; the stop key is set in the same
+# step, so no task is admitted between the reading and the stop.
+# KEYS: spend, reading, stop; ARGV: balance, taken_at, reader ('' for none),
+# max_spend, budget_reason
 _RECORD = """
 if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
 local last = redis.call('HGET', KEYS[1], 'balance')
@@ -88,7 +90,10 @@ elseif tonumber(ARGV[2]) >= tonumber(redis.call('HGET', KEYS[1], 'read_at')) the
   if drop > 0 then redis.call('HINCRBYFLOAT', KEYS[1], 'spent', tostring(drop)) end
   redis.call('HSET', KEYS[1], 'balance', ARGV[1], 'read_at', ARGV[2])
 end
-return redis.call('HMGET', KEYS[1], 'start', 'balance', 'spent')
+local spend = redis.call('HMGET', KEYS[1], 'start', 'balance', 'spent')
+local cap = tonumber(ARGV[4])
+if cap > 0 and tonumber(spend[3]) >= cap then redis.call('SET', KEYS[3], ARGV[5], 'NX') end
+return spend
 """
 
 # KEYS: reading; ARGV: reader
@@ -182,9 +187,10 @@ def _text(value: bytes | str | None) -> str | None:
 class RedisLedger:
     """The :class:`~scrapy_vastcaptcha.budget.Ledger` of a fleet."""
 
-    def __init__(self, config: BudgetConfig) -> None:
+    def __init__(self, config: BudgetConfig, reactor: Any) -> None:
         assert config.redis_url
         self.config = config
+        self._reactor = reactor
         self.url = safe_url(config.redis_url)
         self.where = f"fleet {config.crawl_name!r} on {self.url}"
         self.keys = keys(config.crawl_name)
@@ -193,14 +199,14 @@ class RedisLedger:
         self._scripts: dict[str, Any] = {}
 
     async def open(self) -> str | None:
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
+        from twisted.internet.asyncioreactor import AsyncioSelectorReactor
+
+        if not isinstance(self._reactor, AsyncioSelectorReactor):
             raise ConfigurationError(
                 f"{self.config.redis_url_setting} needs Twisted's asyncio reactor "
                 "(Scrapy's default TWISTED_REACTOR, "
                 "twisted.internet.asyncioreactor.AsyncioSelectorReactor)"
-            ) from None
+            )
         client = self._client = connect(self.config.redis_url or "")
         for name, source in (
             ("take", _TAKE),
@@ -245,8 +251,8 @@ class RedisLedger:
     async def record(self, balance: float, taken_at: float, reader: str | None) -> Spend:
         start, last, spent = await self._script(
             "record",
-            [self.keys["spend"], self.keys["reading"]],
-            [repr(balance), repr(taken_at), reader or ""],
+            [self.keys["spend"], self.keys["reading"], self.keys["stop"]],
+            [repr(balance), repr(taken_at), reader or "", self.config.max_spend, REASON_BUDGET],
         )
         return Spend(float(start), float(last), float(spent))
 

@@ -1,0 +1,395 @@
+"""Fleet-wide budgets against a real redis-server on 127.0.0.1: guards in this
+process stand for workers, and some tests run workers as OS processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_twisted
+from scrapy.settings import Settings
+from twisted.internet import defer, reactor
+from twisted.internet.task import deferLater
+
+from scrapy_vastcaptcha.api.errors import BudgetExhaustedError, ConfigurationError
+from scrapy_vastcaptcha.budget import (
+    REASON_BUDGET,
+    REASON_REDIS_LOST,
+    BudgetConfig,
+    BudgetGuard,
+)
+from scrapy_vastcaptcha.budget_redis import connect, fleet_state
+
+pytestmark = pytest.mark.redis
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class RedisServer:
+    """A redis-server process of a test's own, which a test may stop."""
+
+    def __init__(self, workdir: Path) -> None:
+        server = shutil.which("redis-server")
+        if server is None:
+            if os.environ.get("CI"):
+                pytest.fail("redis-server is not installed (scripts/setup.sh installs it)")
+            pytest.skip("redis-server is not installed: apt-get install redis-server")
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = subprocess.Popen(
+            [server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""],
+            cwd=workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.stop()
+                    pytest.fail("redis-server did not start")
+                time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def crawl() -> str:
+    """A crawl name of the test's own: fleets of different tests never meet."""
+    return f"crawl-{uuid.uuid4().hex[:8]}"
+
+
+class Account:
+    """The VastCap account every worker of a fleet reads; charged on solve."""
+
+    def __init__(self, balance: float = 10.0, price: float = 0.01) -> None:
+        self.balance = balance
+        self.price = price
+
+    def get_balance(self) -> defer.Deferred[float]:
+        return defer.succeed(self.balance)
+
+
+class Worker:
+    """A guard as one worker of the fleet."""
+
+    def __init__(self, url: str, crawl: str, account: Account | None = None, **settings: Any):
+        self.stops: list[str] = []
+        values = {"VASTCAPTCHA_REDIS_URL": url, **settings}
+        self.config = BudgetConfig.from_settings(Settings(values), crawl)
+        self.guard = BudgetGuard.from_config(
+            self.config, (account or Account()).get_balance, on_stop=self.stops.append
+        )
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait for a condition, failing at the deadline."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met before the deadline")
+        await deferLater(reactor, 0.02, lambda: None)
+
+
+async def state(url: str, crawl: str) -> Any:
+    """The fleet's counters as the CLI reads them."""
+    import asyncio
+
+    client = connect(url)
+    try:
+        return await defer.Deferred.fromFuture(asyncio.ensure_future(fleet_state(client, crawl)))
+    finally:
+        await defer.Deferred.fromFuture(asyncio.ensure_future(client.aclose()))
+
+
+def start_worker(url: str, crawl: str, mode: str, *settings: str) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.budget_worker", url, crawl, mode, *settings],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "ready"
+    return process
+
+
+def go(process: subprocess.Popen[str]) -> None:
+    assert process.stdin is not None
+    process.stdin.write("go\n")
+    process.stdin.flush()
+
+
+# -- limits across workers ---------------------------------------------------------
+
+
+@pytest_twisted.ensureDeferred
+async def test_max_tasks_is_atomic_across_workers(redis_url: str, crawl: str) -> None:
+    workers = [Worker(redis_url, crawl, VASTCAPTCHA_MAX_TASKS=10) for _ in range(4)]
+    for worker in workers:
+        await worker.guard.open()
+    attempts = [
+        defer.Deferred.fromCoroutine(worker.guard.acquire(None))
+        for worker in workers
+        for _ in range(5)
+    ]
+    outcomes = await defer.DeferredList(attempts, consumeErrors=True)
+    admitted = [value for ok, value in outcomes if ok]
+    refused = [value.value for ok, value in outcomes if not ok]
+    assert len(admitted) == 10
+    assert len(set(admitted)) == 10  # each its own lease
+    assert {type(exc) for exc in refused} == {BudgetExhaustedError}
+    assert {exc.reason for exc in refused} == {REASON_BUDGET}
+    assert (await state(redis_url, crawl)).tasks == 10
+    # Every worker closes with the reason, the ones that never hit the limit too.
+    await until(lambda: all(worker.stops == [REASON_BUDGET] for worker in workers))
+    for worker in workers:
+        await worker.guard.close()
+    assert (await state(redis_url, crawl)).leases == 0
+
+
+def test_max_tasks_is_atomic_across_processes(redis_url: str, crawl: str) -> None:
+    settings = ("VASTCAPTCHA_MAX_TASKS=60", "VASTCAPTCHA_MAX_CONCURRENT=4")
+    processes = [start_worker(redis_url, crawl, "drain", *settings) for _ in range(3)]
+    for process in processes:
+        go(process)
+    results = []
+    for process in processes:
+        out, _ = process.communicate(timeout=60)
+        assert process.returncode == 0
+        results.append(out.split())
+    assert sum(int(created) for _, created, _ in results) == 60
+    assert {reason for _, _, reason in results} == {REASON_BUDGET}
+
+
+@pytest_twisted.ensureDeferred
+async def test_concurrency_leases_expire_when_a_worker_dies(redis_url: str, crawl: str) -> None:
+    lease_time = 1.0
+    settings = {"VASTCAPTCHA_MAX_CONCURRENT": 2, "VASTCAPTCHA_LEASE_TIME": lease_time}
+    alive = Worker(redis_url, crawl, **settings)
+    other = Worker(redis_url, crawl, **settings)
+    await alive.guard.open()
+    await other.guard.open()
+    # A live worker's lease is renewed while its task is pending.
+    kept = await alive.guard.acquire(None)
+    dying = start_worker(
+        redis_url, crawl, "hold", *(f"{name}={value}" for name, value in settings.items())
+    )
+    go(dying)
+    assert dying.stdout is not None
+    assert dying.stdout.readline().startswith("held ")
+    dying.send_signal(signal.SIGKILL)
+    dying.communicate(timeout=10)
+    assert (await state(redis_url, crawl)).leases == 2
+
+    killed_at = time.monotonic()
+    waiting = defer.Deferred.fromCoroutine(other.guard.acquire(None))
+    await until(lambda: waiting.called, timeout=lease_time + 3)
+    # The dead worker's slot came back within the lease time (plus a poll).
+    assert time.monotonic() - killed_at < lease_time + 1
+    # The live worker's lease, taken before the dead one's, outlived the lease time.
+    client_state = await state(redis_url, crawl)
+    assert client_state.leases == 2
+    assert not any(alive.stops + other.stops)
+
+    # A release here lets a waiting task go at once.
+    third = defer.Deferred.fromCoroutine(other.guard.acquire(None))
+    alive.guard.release(kept)
+    await until(lambda: third.called, timeout=WAIT_BOUND)
+    for worker in (alive, other):
+        await worker.guard.close()
+    assert (await state(redis_url, crawl)).leases == 0
+
+
+#: A waiting task notices a released slot within one poll (0.2 s) or at once.
+WAIT_BOUND = 2.0
+
+
+# -- stopping -------------------------------------------------------------------
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_stop_reaches_every_worker(redis_url: str, crawl: str) -> None:
+    workers = [Worker(redis_url, crawl) for _ in range(3)]
+    for worker in workers:
+        await worker.guard.open()
+    started = time.monotonic()
+    await workers[0].guard.stop("vastcaptcha_account_error")
+    # The others find the stop key on their timer, with no task to create.
+    await until(lambda: all(w.stops == ["vastcaptcha_account_error"] for w in workers[1:]))
+    assert time.monotonic() - started < workers[0].config.heartbeat + 1
+    for worker in workers:
+        with pytest.raises(BudgetExhaustedError) as info:
+            await worker.guard.acquire(None)
+        assert info.value.reason == "vastcaptcha_account_error"
+    # A worker that joins later stops at once, with the same reason.
+    late = Worker(redis_url, crawl)
+    await late.guard.open()
+    await until(lambda: late.stops == ["vastcaptcha_account_error"])
+    for worker in [*workers, late]:
+        await worker.guard.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_fleet_spend_cap(redis_url: str, crawl: str) -> None:
+    """Two workers spend from one account, each task charged when solved. The
+    fleet stops once the measured spend reaches the cap, within the stated
+    overshoot: (BALANCE_CHECK_TASKS + tasks in flight) tasks' price."""
+    account = Account(balance=5.0, price=0.01)
+    k, cap = 4, 0.3
+    workers = [
+        Worker(
+            redis_url,
+            crawl,
+            account,
+            VASTCAPTCHA_MAX_SPEND=cap,
+            VASTCAPTCHA_BALANCE_CHECK_TASKS=k,
+        )
+        for _ in range(2)
+    ]
+    for worker in workers:
+        await worker.guard.open()
+    pending: list[tuple[Worker, object]] = []
+    most_in_flight = 0
+    refused: dict[int, str] = {}
+    turn = 0
+    while len(refused) < len(workers):
+        index = turn % 2
+        worker = workers[index]
+        turn += 1
+        if len(pending) >= 6:
+            account.balance -= account.price
+            done_by, lease = pending.pop(0)
+            done_by.guard.release(lease)
+        try:
+            lease = await worker.guard.acquire(None)
+        except BudgetExhaustedError as exc:
+            refused[index] = exc.reason
+            continue
+        pending.append((worker, lease))
+        most_in_flight = max(most_in_flight, len(pending))
+    for done_by, lease in pending:
+        account.balance -= account.price
+        done_by.guard.release(lease)
+    assert set(refused.values()) == {REASON_BUDGET}
+    await until(lambda: all(w.stops == [REASON_BUDGET] for w in workers))
+    spent = 5.0 - account.balance
+    assert spent >= cap
+    assert spent - cap <= (k + most_in_flight) * account.price + 1e-9
+    for worker in workers:
+        await worker.guard.close()
+    fleet = await state(redis_url, crawl)
+    assert fleet.spent == pytest.approx(spent)
+    assert fleet.stop == REASON_BUDGET
+    assert workers[0].guard.stats()["vastcaptcha/budget/spent"] == pytest.approx(spent)
+
+
+# -- Redis trouble ------------------------------------------------------------------
+
+
+@pytest_twisted.ensureDeferred
+async def test_redis_lost_mid_run_stops_task_creation(tmp_path: Path, crawl: str) -> None:
+    server = RedisServer(tmp_path)
+    worker = Worker(server.url, crawl)
+    try:
+        await worker.guard.open()
+        worker.guard.release(await worker.guard.acquire(None))
+    finally:
+        server.stop()
+    with pytest.raises(BudgetExhaustedError) as info:
+        await worker.guard.acquire(None)
+    assert info.value.reason == REASON_REDIS_LOST
+    assert "127.0.0.1" in str(info.value)
+    await until(lambda: worker.stops == [REASON_REDIS_LOST])
+    await worker.guard.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_unreachable_redis_at_open_names_the_setting(crawl: str) -> None:
+    url = f"redis://:hunter2@127.0.0.1:{free_port()}/0"
+    worker = Worker(url, crawl)
+    with pytest.raises(ConfigurationError, match="VASTCAPTCHA_REDIS_URL: cannot reach") as info:
+        await worker.guard.open()
+    assert "hunter2" not in str(info.value)
+    inherited = BudgetConfig.from_settings(
+        Settings({"SCHEDULER": "scrapy_redis.scheduler.Scheduler", "REDIS_URL": url}), crawl
+    )
+    guard = BudgetGuard.from_config(inherited, Account().get_balance)
+    with pytest.raises(ConfigurationError, match="^REDIS_URL: cannot reach"):
+        await guard.open()
+
+
+# -- the CLI ----------------------------------------------------------------------------
+
+
+def budget_command(*args: str) -> subprocess.CompletedProcess[str]:
+    code = "import sys; from scrapy_vastcaptcha.cli import budget\n"
+    code += "import argparse; p = argparse.ArgumentParser(); budget.configure(p)\n"
+    code += "sys.exit(budget.run(p.parse_args(sys.argv[1:])))"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+    )
+
+
+@pytest_twisted.ensureDeferred
+async def test_cli_shows_and_resets_a_fleet(redis_url: str, crawl: str) -> None:
+    worker = Worker(redis_url, crawl, VASTCAPTCHA_MAX_TASKS=2)
+    await worker.guard.open()
+    await worker.guard.acquire(None)
+    await worker.guard.acquire(None)
+    with pytest.raises(BudgetExhaustedError):
+        await worker.guard.acquire(None)
+    shown = budget_command("--redis-url", redis_url, "--crawl", crawl)
+    assert shown.returncode == 0, shown.stderr
+    assert f"fleet {crawl!r} on {redis_url}" in shown.stdout
+    assert "tasks:   2" in shown.stdout
+    assert "leases:  2 live" in shown.stdout
+    assert "spent:   0.0000 (balance 10.0000 -> 10.0000)" in shown.stdout
+    assert "state:   stopped: vastcaptcha_budget_exhausted" in shown.stdout
+    await worker.guard.close()
+    reset = budget_command("--redis-url", redis_url, "--crawl", crawl, "--reset")
+    assert reset.returncode == 0, reset.stderr
+    assert "reset:" in reset.stdout
+    fresh = await state(redis_url, crawl)
+    assert (fresh.tasks, fresh.leases, fresh.stop, fresh.start) == (0, 0, None, None)
+
+
+def test_cli_unreachable_redis() -> None:
+    done = budget_command("--redis-url", f"redis://127.0.0.1:{free_port()}/0", "--crawl", "x")
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: cannot reach Redis at redis://127.0.0.1:")
