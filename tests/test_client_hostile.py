@@ -678,6 +678,7 @@ async def test_cancelling_releases_the_lease_or_never_takes_it(api: HostileApi) 
     polling = client.solve(task())
     await events.wait(lambda e: e.name == "polled")
     polling.cancel()
+    assert type(failure_of(polling)) is defer.CancelledError
     assert gate.log[-1] == ("release", "lease-1", None)
 
     held = RecordingGate(hold=defer.Deferred())
