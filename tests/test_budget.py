@@ -167,14 +167,15 @@ def test_spend_book_counts_drops_not_top_ups_nor_stale_readings() -> None:
     assert book.record(19.0, taken_at=4).spent == pytest.approx(1.5)
     # A reading taken before the last one recorded arrives late: ignored.
     spend = book.record(19.8, taken_at=3.5)
-    assert (spend.start, spend.balance, spend.spent) == (10.0, 19.0, pytest.approx(1.5))
+    assert (spend.start, spend.balance) == (10.0, 19.0)
+    assert spend.spent == pytest.approx(1.5)
 
 
 # -- the guard ------------------------------------------------------------------
 
 
 def test_max_tasks_refuses_the_next_task_and_closes_with_the_reason() -> None:
-    clock, account, stops = Clock(), FakeAccount(), []
+    clock, account, stops = Clock(), FakeAccount(), list[str]()
     guard = guard_for(account, clock, stops, VASTCAPTCHA_MAX_TASKS=3)
     for _ in range(3):
         lease = now(guard.acquire(TASK))
@@ -225,7 +226,7 @@ def test_max_spend_stops_within_the_stated_overshoot() -> None:
     """A crawl keeps `in_flight` tasks pending, each charged when solved. The
     guard must stop once the measured spend reaches the cap, and the money
     spent past the cap stays within (BALANCE_CHECK_TASKS + in flight) tasks."""
-    clock, account, stops = Clock(), FakeAccount(balance=10.0, price=0.01), []
+    clock, account, stops = Clock(), FakeAccount(balance=10.0, price=0.01), list[str]()
     k, in_flight, cap = 5, 8, 0.5
     guard = guard_for(
         account,
@@ -236,21 +237,23 @@ def test_max_spend_stops_within_the_stated_overshoot() -> None:
     )
     pending: list[object] = []
     created = 0
-    while True:
+    refused: list[str] = []
+    while not refused:
         while len(pending) >= in_flight:
             account.solve()
             guard.release(pending.pop(0))
         try:
             lease = now(guard.acquire(TASK))
         except BudgetExhaustedError as exc:
-            assert exc.reason == REASON_BUDGET
-            break
+            refused.append(exc.reason)
+            continue
         created += 1
         guard.created(lease, f"t{created}")
         pending.append(lease)
     for lease in pending:  # the tasks in flight still get solved and charged
         account.solve()
         guard.release(lease)
+    assert refused == [REASON_BUDGET]
     spent = 10.0 - account.balance
     measured = guard.stats()["vastcaptcha/budget/spent"]
     assert measured >= cap
@@ -267,7 +270,7 @@ def test_max_spend_stops_within_the_stated_overshoot() -> None:
 
 
 def test_spend_is_read_on_a_timer_too() -> None:
-    clock, account, stops = Clock(), FakeAccount(balance=1.0), []
+    clock, account, stops = Clock(), FakeAccount(balance=1.0), list[str]()
     guard = guard_for(
         account, clock, stops, VASTCAPTCHA_MAX_SPEND=0.3, VASTCAPTCHA_BALANCE_CHECK_INTERVAL=10
     )
@@ -303,7 +306,7 @@ def test_min_balance_warns_once_and_goes_on(caplog: pytest.LogCaptureFixture) ->
 
 
 def test_min_balance_stops_when_asked() -> None:
-    clock, account, stops = Clock(), FakeAccount(balance=3.0), []
+    clock, account, stops = Clock(), FakeAccount(balance=3.0), list[str]()
     guard = guard_for(
         account, clock, stops, VASTCAPTCHA_MIN_BALANCE=4, VASTCAPTCHA_STOP_AT_MIN_BALANCE=True
     )
@@ -315,7 +318,7 @@ def test_min_balance_stops_when_asked() -> None:
 
 
 def test_stop_requested_by_the_middleware() -> None:
-    clock, account, stops = Clock(), FakeAccount(), []
+    clock, account, stops = Clock(), FakeAccount(), list[str]()
     guard = guard_for(account, clock, stops)
     lease = now(guard.acquire(TASK))
     now_result = guard.stop("vastcaptcha_fatal_error")
