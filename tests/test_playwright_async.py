@@ -488,3 +488,20 @@ def test_incompatible_reactor_is_refused_clearly() -> None:
     error = run_script(MISMATCH_SCRIPT)["error"]
     assert "EPollReactor" in error
     assert "asyncioreactor" in error
+
+
+WITHOUT_PLAYWRIGHT_SCRIPT = """
+    import json, sys
+    sys.modules["playwright"] = None  # as if the extra were not installed
+    try:
+        import scrapy_vastcaptcha.playwright
+    except ImportError as exc:
+        print(json.dumps({"type": type(exc).__name__, "message": str(exc), "name": exc.name}))
+"""
+
+
+def test_missing_playwright_says_which_extra_to_install() -> None:
+    error = run_script(WITHOUT_PLAYWRIGHT_SCRIPT)
+    assert error["type"] == "ImportError"
+    assert 'pip install "scrapy-vastcaptcha[playwright]"' in error["message"]
+    assert error["name"] == "playwright"

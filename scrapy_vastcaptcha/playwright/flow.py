@@ -13,7 +13,17 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from playwright.async_api import Error as PlaywrightError
+try:
+    from playwright.async_api import Error as PlaywrightError
+except ModuleNotFoundError as exc:  # the only runtime import of Playwright in the helper
+    if exc.name is None or exc.name.partition(".")[0] != "playwright":
+        raise
+    # an optional dependency: say how to get it, not just that it is missing
+    raise ImportError(
+        "scrapy_vastcaptcha.playwright needs Playwright: "
+        'pip install "scrapy-vastcaptcha[playwright]"',
+        name="playwright",
+    ) from exc
 
 from scrapy_vastcaptcha.api.errors import InvalidTaskError, VastCaptchaError
 from scrapy_vastcaptcha.api.tasks import KINDS

@@ -1,9 +1,15 @@
 """Where the VastCap client's Twisted reactor runs, for both helpers.
 
-The client (treq) relies on the *global* Twisted reactor: treq writes request
-bodies with Twisted's global cooperator, whatever reactor the client is given.
-A process has one global reactor, which can be started only once and cannot
-move between event loops. Hence:
+The client's connections, timeouts and polling waits are Twisted objects
+driven by a reactor, and the helper awaits them from asyncio as futures of
+the running loop (``Deferred.asFuture``). Only Twisted's asyncio reactor runs
+its sockets and timers on an asyncio loop, and only on the one it was
+installed with: a reactor on any other loop (or none running) would never
+service them and the await would hang. That reactor is the process-wide
+*global* one: Twisted supports one installed reactor per process, Scrapy and
+pytest-twisted drive their work with it, and a client shared with a crawl
+must use it too. It is installed once, started once and cannot move between
+event loops. Hence:
 
 * Async helper, :func:`running_loop_reactor`: in Scrapy, scrapy-playwright or
   pytest-twisted the asyncio reactor already drives the running loop and is
