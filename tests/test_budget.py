@@ -1,5 +1,6 @@
-"""The spend guard in one process: settings, the spend book, and the guard
-driven by a fake account on a ``Clock`` (the VastCap service is the only mock)."""
+"""The spend guard in one process: settings, the spend book, the guard driven
+by a fake account on a ``Clock`` (the VastCap service is the only mock), and
+the guard as a real client's gate against the emulator."""
 
 from __future__ import annotations
 
@@ -8,17 +9,20 @@ from collections.abc import Coroutine
 from typing import Any
 
 import pytest
+import pytest_twisted
 from scrapy.settings import Settings
 from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 
+from scrapy_vastcaptcha.api.client import VastCaptchaClient
 from scrapy_vastcaptcha.api.errors import (
     BudgetExhaustedError,
     ConfigurationError,
     TransportError,
 )
-from scrapy_vastcaptcha.api.tasks import ImageToTextTask
+from scrapy_vastcaptcha.api.gate import TaskGate
+from scrapy_vastcaptcha.api.tasks import ImageToTextTask, RecaptchaV2Task
 from scrapy_vastcaptcha.budget import (
     REASON_BUDGET,
     REASON_MIN_BALANCE,
@@ -26,6 +30,7 @@ from scrapy_vastcaptcha.budget import (
     BudgetGuard,
     SpendBook,
 )
+from scrapy_vastcaptcha.testing import EmulatorHandle
 
 TASK = ImageToTextTask(image="aGVsbG8=")
 
@@ -346,3 +351,59 @@ def test_starting_balance_is_required_only_by_balance_limits(
     assert "cannot read the starting balance" in caplog.text
     now(plain.acquire(TASK))
     assert "vastcaptcha/balance/start" not in plain.stats()
+
+
+# -- the guard as the client's gate, against the emulator ---------------------------
+
+
+def task(n: int) -> RecaptchaV2Task:
+    return RecaptchaV2Task(website_url=f"https://shop.example/{n}", website_key="sitekey-1")
+
+
+async def solve_until_refused(client: VastCaptchaClient) -> tuple[int, BudgetExhaustedError]:
+    for solved in range(100):
+        try:
+            await client.solve(task(solved))
+        except BudgetExhaustedError as exc:
+            return solved, exc
+    raise AssertionError("the budget never stopped the solves")
+
+
+@pytest_twisted.ensureDeferred
+async def test_guard_gates_a_real_client(vastcaptcha_emulator: EmulatorHandle) -> None:
+    """Solves through the client stop at MAX_SPEND, measured from the
+    emulator's getBalance (it charges each task when solved)."""
+    vastcaptcha_emulator.configure(solve_time=0.05, token_price=0.01)
+    k, cap = 2, 0.05
+    client: VastCaptchaClient | None = None
+
+    def get_balance() -> defer.Deferred[float]:
+        assert client is not None
+        return client.get_balance()
+
+    guard = BudgetGuard(
+        config(VASTCAPTCHA_MAX_SPEND=cap, VASTCAPTCHA_BALANCE_CHECK_TASKS=k), get_balance
+    )
+    client = VastCaptchaClient(
+        vastcaptcha_emulator.api_key,
+        vastcaptcha_emulator.api_url,
+        poll_interval=0.05,
+        gate=guard,
+    )
+    gate: TaskGate = guard  # the guard is what the client expects
+    assert gate is guard
+    try:
+        await guard.open()
+        solved, refusal = await solve_until_refused(client)
+        await guard.close()
+    finally:
+        await client.close()
+    assert refusal.reason == REASON_BUDGET
+    balance = vastcaptcha_emulator.call("getBalance")["balance"]
+    spent = 10.0 - balance
+    # Sequential solves: at most one task pending at a reading.
+    assert cap <= spent <= cap + (k + 1) * 0.01 + 1e-9
+    stats = guard.stats()
+    assert stats["vastcaptcha/budget/spent"] == pytest.approx(spent)
+    assert stats["vastcaptcha/balance/end"] == pytest.approx(balance)
+    assert stats["vastcaptcha/budget/tasks"] == len(vastcaptcha_emulator.tasks()) == solved
