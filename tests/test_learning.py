@@ -1,0 +1,211 @@
+"""Learned polling (api._learning) on a fake clock, against today's fixed schedule.
+
+Every solve runs through :func:`~scrapy_vastcaptcha.api._polling_sim.simulate`:
+polls answer "processing" until the drawn solve time, no sleeps, no network.
+Figures are taken after ``WARM_UP`` solves, over ``MEASURED`` more.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import statistics
+from collections.abc import Sequence
+
+import pytest
+
+from scrapy_vastcaptcha.api._learning import (
+    MIN_GAP,
+    MIN_SAMPLES,
+    RATE,
+    PollPlan,
+    SolveTimeModel,
+)
+from scrapy_vastcaptcha.api._polling_sim import SimulatedSolve, Summary, simulate
+from scrapy_vastcaptcha.api._schedule import DEFAULT_SCHEDULES, TOKEN_SCHEDULE, PollSchedule
+
+WARM_UP = 20
+MEASURED = 400
+DEADLINE = 180.0
+
+
+def uniform(low: float, high: float, n: int = WARM_UP + MEASURED, seed: int = 1) -> list[float]:
+    rng = random.Random(seed)
+    return [rng.uniform(low, high) for _ in range(n)]
+
+
+def ours_and_fixed(solve_times: Sequence[float]) -> tuple[Summary, Summary]:
+    ours = simulate(SolveTimeModel(), solve_times)
+    fixed = simulate(SolveTimeModel(), solve_times, learn=False)
+    assert all(s.solved for s in ours + fixed)
+    assert_service_rules(ours)
+    return Summary.of(ours[WARM_UP:]), Summary.of(fixed[WARM_UP:])
+
+
+def assert_service_rules(solves: Sequence[SimulatedSolve], deadline: float = DEADLINE) -> None:
+    """Never two calls of a task within MIN_GAP s, on average no more than one
+    call per RATE s at any point, and no call after the deadline."""
+    for solve in solves:
+        calls = solve.calls
+        assert all(
+            later - earlier >= MIN_GAP - 1e-9 for earlier, later in itertools.pairwise(calls)
+        )
+        assert all(n <= 1 + at / RATE + 1e-9 for n, at in enumerate(calls, 1))
+        assert calls[-1] <= deadline
+
+
+def waits(plan: PollPlan, answer_after: float = 0.0) -> list[float]:
+    """Every wait the plan asks for when the token never becomes ready and
+    each answer takes ``answer_after`` seconds."""
+    elapsed, result = 0.0, []
+    while (wait := plan.next_wait(elapsed)) is not None:
+        result.append(wait)
+        elapsed += wait + answer_after
+    return result
+
+
+def test_fixed_schedule_until_a_kind_has_enough_samples() -> None:
+    model = SolveTimeModel()
+    image = DEFAULT_SCHEDULES["image"]
+    assert waits(model.planner("recaptcha-v2", "k", TOKEN_SCHEDULE, 14.0)) == [5, 3, 3, 3]
+    assert waits(model.planner("image", None, image, 9.0)) == [3, 3, 3]
+    for _ in range(MIN_SAMPLES - 1):
+        model.observe("recaptcha-v2", "k", 12.0, 14.0)
+    assert not model.planner("recaptcha-v2", "k", TOKEN_SCHEDULE, DEADLINE).learned
+    model.observe("recaptcha-v2", "k", 12.0, 14.0)
+    assert model.planner("recaptcha-v2", "k", TOKEN_SCHEDULE, DEADLINE).learned
+    # One kind's samples say nothing about another's.
+    assert not model.planner("image", "k", image, DEADLINE).learned
+
+
+def test_solves_of_12_to_18_s() -> None:
+    ours, fixed = ours_and_fixed(uniform(12, 18))
+    assert ours.calls_per_solve <= 3 < fixed.calls_per_solve
+    # With calls at least 2 s apart, no schedule notices a uniform 12-18 s
+    # solve within 1 s more than half the time: only the last second before
+    # each call in (12, 19) counts, there are at most four such calls, and
+    # the first and last of four share one second of (12, 18] between them.
+    # So a median of 1.0 s is the floor; the plan gets within 0.1 s of it.
+    assert ours.median_delay <= 1.1
+    assert ours.median_delay < fixed.median_delay - 0.4
+    assert ours.p90_delay < fixed.p90_delay
+
+
+def test_solves_of_5_to_30_s() -> None:
+    ours, fixed = ours_and_fixed(uniform(5, 30))
+    assert ours.calls_per_solve <= 5.1
+    assert ours.calls_per_solve < fixed.calls_per_solve - 0.8
+    assert ours.median_delay <= fixed.median_delay
+
+
+def test_solves_of_30_s() -> None:
+    ours, fixed = ours_and_fixed([30.0] * (WARM_UP + MEASURED))
+    assert ours.calls_per_solve <= 3
+    assert fixed.calls_per_solve == 10
+    assert ours.median_delay <= fixed.median_delay
+
+
+def test_plan_follows_solve_times_that_jump() -> None:
+    model = SolveTimeModel()
+    simulate(model, uniform(9, 11, 40))
+    slower = simulate(model, uniform(24, 26, 40, seed=2))
+    # The first call stays early while the fast solves weigh more than the
+    # early quantile, then moves up for good.
+    moved = next(n for n in range(len(slower)) if all(s.calls[0] >= 20 for s in slower[n:]))
+    assert moved <= 20
+    assert statistics.fmean(len(s.calls) for s in slower[moved:]) <= 3
+    # Faster again: first calls that find the token ready pull the plan down
+    # at once.
+    faster = simulate(model, uniform(9, 11, 40, seed=3))
+    moved = next(n for n in range(len(faster)) if all(s.calls[0] <= 10 for s in faster[n:]))
+    assert moved <= 5
+    assert statistics.median(s.delay for s in faster[moved:]) <= 1.2
+    assert_service_rules(slower + faster)
+
+
+class NoticedOnly(SolveTimeModel):
+    """A model told only when each token was noticed, as if it were the solve time."""
+
+    def observe(self, task_type: str, sitekey: str | None, low: float, high: float) -> None:
+        super().observe(task_type, sitekey, high - 0.01, high)
+
+
+@pytest.mark.parametrize(("low", "high"), [(12, 18), (5, 30)])
+def test_both_bounds_of_the_ready_interval_are_used(low: float, high: float) -> None:
+    solve_times = uniform(low, high)
+    ours = simulate(SolveTimeModel(), solve_times)[WARM_UP:]
+    naive = simulate(NoticedOnly(), solve_times)[WARM_UP:]
+    # Our first call sits near the early quantile of the true solve times;
+    # learning from noticed times puts it later, and notices later.
+    true_quantile = low + 0.15 * (high - low)
+    first_call = statistics.median(s.calls[0] for s in ours)
+    assert abs(first_call - true_quantile) <= 1.0
+    assert statistics.median(s.calls[0] for s in naive) > first_call + 0.5
+    assert Summary.of(naive).median_delay > Summary.of(ours).median_delay + 0.2
+
+
+def test_no_call_after_the_deadline() -> None:
+    model = SolveTimeModel()
+    simulate(model, uniform(12, 18, 30))
+    for deadline in (3.0, 13.0, 17.5, 19.0, 40.0, 41.3):
+        # Solves that outlast the deadline: the last call is at most at the
+        # deadline, and at it unless the previous call was too recent.
+        solves = simulate(model, [100.0] * 3, deadline=deadline)
+        assert not any(s.solved for s in solves)
+        assert_service_rules(solves, deadline)
+        for solve in solves:
+            assert deadline - MIN_GAP < solve.calls[-1] <= deadline
+    plan = model.planner("recaptcha-v2", None, TOKEN_SCHEDULE, 10.0)
+    assert plan.next_wait(10.0) is None
+
+
+def test_pinned_schedule_is_followed_as_it_is() -> None:
+    model = SolveTimeModel()
+    simulate(model, uniform(12, 18, 30))
+    fast = PollSchedule(first_wait=0.5, interval=0.3)
+    plan = model.planner("recaptcha-v2", None, fast, 1.5, learn=False)
+    assert not plan.learned
+    # The interval counts from each answer, and the last call comes at the deadline.
+    assert waits(plan, answer_after=0.1) == pytest.approx([0.5, 0.3, 0.3, 0.1])
+    pinned = simulate(model, uniform(12, 18, 10), learn=False)
+    assert [len(s.calls) for s in pinned] == [1 + -(-(s.solve_time - 5) // 3) for s in pinned]
+
+
+def test_site_keys_learn_their_own_times_and_fall_back_to_the_type() -> None:
+    model = SolveTimeModel()
+    quick, slow = uniform(4, 6, 60), uniform(24, 26, 60, seed=2)
+    for fast_time, slow_time in zip(quick, slow, strict=True):
+        simulate(model, [fast_time], sitekey="quick")
+        simulate(model, [slow_time], sitekey="slow")
+
+    def first_call(sitekey: str) -> float:
+        plan = model.planner("recaptcha-v2", sitekey, TOKEN_SCHEDULE, DEADLINE)
+        wait = plan.next_wait(0.0)
+        assert wait is not None
+        return wait
+
+    assert 3.5 <= first_call("quick") <= 4.5
+    assert 23.5 <= first_call("slow") <= 24.5
+    # A new site key gets the type's plan, which covers both.
+    assert first_call("new") <= 5.0
+    assert simulate(model, [25.0], sitekey="new")[0].solved
+
+
+def test_memory_stays_bounded_over_many_site_keys() -> None:
+    model = SolveTimeModel(max_keys=256, window=50)
+    rng = random.Random(4)
+    for n in range(100_000):
+        low = rng.uniform(10, 15)
+        model.observe("recaptcha-v2", f"sitekey-{n}", low, low + 2)
+    # One sample for each of the last 256 site keys, 50 for the type.
+    assert model.stored_samples == 256 + 50
+    # The type's samples survive the churn: new site keys still get a learned plan.
+    assert model.planner("recaptcha-v2", "sitekey-100000", TOKEN_SCHEDULE, DEADLINE).learned
+
+
+@pytest.mark.parametrize(
+    ("low", "high"), [(-1.0, 2.0), (3.0, 3.0), (4.0, 3.0), (1.0, float("inf"))]
+)
+def test_impossible_intervals_are_refused(low: float, high: float) -> None:
+    with pytest.raises(ValueError, match="low < high"):
+        SolveTimeModel().observe("image", None, low, high)
