@@ -40,13 +40,18 @@ from scrapy_vastcaptcha.testing import EmulatorHandle
 from scrapy_vastcaptcha.testing.browser import chromium_launch_options
 from tests.standins import route_variants
 from tests.standins.pages import (
+    CHECKBOX_KEY,
     PAGE_URL,
+    RECAPTCHA_SHAPES,
     SUBMIT_URL,
+    V3_KEY,
     Case,
     all_cases,
     hcaptcha_explicit,
     recaptcha_button,
     turnstile_explicit,
+    two_buttons,
+    v2_pair_and_v3,
 )
 
 pytestmark = pytest.mark.browser
@@ -191,6 +196,31 @@ async def test_widgets_found_without_the_init_hook(browser: Browser) -> None:
     assert (button.ready, button.kind, button.captcha.invisible) == (True, "recaptcha-v2", True)
     assert button.callback is not None
     assert button.callback.name == "onSubmit"
+
+
+async def find_on(browser: Browser, html: str, *, hooks: bool) -> list[Any]:
+    case = Case("inline", html, "", "", "", "")
+    return await find_once(browser, case, hooks=hooks)
+
+
+@pytest.mark.parametrize("shape", RECAPTCHA_SHAPES)
+@pytest_twisted.ensureDeferred
+async def test_one_record_per_widget_when_a_key_has_several(browser: Browser, shape: str) -> None:
+    buttons = await aio(find_on(browser, two_buttons(shape), hooks=False))
+    assert [(f.kind, f.captcha.invisible, f.ready) for f in buttons] == [
+        ("recaptcha-v2", True, True)
+    ] * 2
+    assert [f.callback.name for f in buttons if f.callback] == ["send1", "send2"]
+    assert len({f.widget_id for f in buttons}) == 2
+    for hooks in (True, False):
+        found = await aio(find_on(browser, v2_pair_and_v3(shape), hooks=hooks))
+        assert sorted((f.kind, f.captcha.sitekey) for f in found) == [
+            ("recaptcha-v2", CHECKBOX_KEY),
+            ("recaptcha-v2", CHECKBOX_KEY),
+            ("recaptcha-v3", V3_KEY),
+        ]
+        assert all(f.ready for f in found)
+        assert len({f.widget_id for f in found}) == 3
 
 
 SYNC_SCRIPT = """

@@ -54,8 +54,9 @@ _HEAD = '<!DOCTYPE html><html><head><meta charset="utf-8"><title>variant</title>
 _REPORT = "function report(token) { window.pageCallback(token); }"
 
 
-def _recaptcha_src(shape: str, render: str | None = None) -> str:
+def _recaptcha_src(shape: str, render: str | None = None, onload: str | None = None) -> str:
     query = f"render={render}&" if render else ""
+    query += f"onload={onload}&" if onload else ""
     return f"https://www.google.com/recaptcha/api.js?{query}standin-shape={shape}"
 
 
@@ -267,6 +268,38 @@ def turnstile_declared() -> Case:
         "cf-turnstile-response",
         action="login",
     )
+
+
+def two_buttons(shape: str) -> str:
+    """Two forms, each bound to a button of the same key: two widgets."""
+    forms = "".join(
+        f"""<form id="f{n}" method="post" action="{SUBMIT_URL}">
+  <button class="g-recaptcha" data-sitekey="{BUTTON_KEY}" data-callback="send{n}">Send</button>
+</form>"""
+        for n in (1, 2)
+    )
+    return f"""{_HEAD}<body>{forms}
+<script>
+function send1(token) {{ document.getElementById("f1").submit(); }}
+function send2(token) {{ document.getElementById("f2").submit(); }}
+</script>
+<script src="{_recaptcha_src(shape)}" async defer></script>
+</body></html>"""
+
+
+def v2_pair_and_v3(shape: str) -> str:
+    """v3 on every page (render=KEY) and two checkboxes of one key rendered
+    explicitly into plain divs, as Google advises for using both."""
+    return f"""{_HEAD}<body>
+<form method="post" action="{SUBMIT_URL}"><div id="a"></div><div id="b"></div></form>
+<script>
+function boot() {{
+  grecaptcha.render("a", {{sitekey: {_js(CHECKBOX_KEY)}}});
+  grecaptcha.render(document.getElementById("b"), {{sitekey: {_js(CHECKBOX_KEY)}}});
+}}
+</script>
+<script src="{_recaptcha_src(shape, V3_KEY, "boot")}" async defer></script>
+</body></html>"""
 
 
 def all_cases() -> list[Case]:

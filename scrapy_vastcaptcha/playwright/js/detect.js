@@ -402,23 +402,32 @@
     }
   }
 
-  // A container no client is tied to by the DOM (a bound button whose badge
-  // went to <body>, in a release that keeps only the badge) takes the
-  // unmatched client of its site key, when the key leaves no doubt.
-  const looseClients = (key) =>
-    clientInfos.map((client, ci) => ci).filter((ci) => !matchedClients.has(ci) && clientInfos[ci].sitekey === key);
+  // A container no client is tied to through the DOM (a bound button whose
+  // badge went to <body>, in a release that keeps only the badge; a hidden
+  // input next to api.js?render=KEY) takes an unmatched client of its site
+  // key, in order (the library renders in document order), when the key has
+  // as many such clients as such containers.
+  const looseContainers = new Map();
   declared.forEach((element, di) => {
     const key = declaredKey(element);
-    if (clientOf.has(di) || !key || responseAreas(element).length > 0) {
-      return;
-    }
-    const loose = looseClients(key);
-    const rivals = declared.filter((other, oi) => oi !== di && !clientOf.has(oi) && declaredKey(other) === key);
-    if (loose.length === 1 && rivals.length === 0) {
-      clientOf.set(di, loose[0]);
-      matchedClients.add(loose[0]);
+    if (key && !clientOf.has(di) && responseAreas(element).length === 0) {
+      looseContainers.set(key, (looseContainers.get(key) || []).concat([di]));
     }
   });
+  for (const [key, containers] of looseContainers) {
+    const loose = [];
+    clientInfos.forEach((client, ci) => {
+      if (!matchedClients.has(ci) && client.sitekey === key) {
+        loose.push(ci);
+      }
+    });
+    if (loose.length === containers.length) {
+      containers.forEach((di, index) => {
+        clientOf.set(di, loose[index]);
+        matchedClients.add(loose[index]);
+      });
+    }
+  }
 
   const slots = [];
   const claimed = new Set();
