@@ -46,8 +46,8 @@ Censored samples
 How a plan is made
     The first call comes at the ``EARLY_QUANTILE`` of the learned
     distribution: most first calls answer "processing", which keeps the lower
-    end observed, and the mass spread below it (above) cannot lure calls
-    earlier. The calls after it minimise expected calls plus ``DELAY_COST``
+    end observed, and the weight spread below it (above) cannot draw calls
+    there. The calls after it minimise expected calls plus ``DELAY_COST``
     times the expected delay between "ready" and noticing it, by dynamic
     programming on a ``STEP`` grid, up to the slowest solve seen, subject to:
 
@@ -230,7 +230,7 @@ class _Samples:
         if self._plan is None:
             n = len(self._intervals)
             weights = [0.5 ** ((n - 1 - i) / HALF_LIFE) for i in range(n)]
-            self._plan = plan_calls(_cdf_on_grid(self._intervals, weights))
+            self._plan = _plan_calls(_cdf_on_grid(self._intervals, weights))
         return self._plan
 
 
@@ -252,7 +252,7 @@ def _cdf_on_grid(intervals: Sequence[tuple[float, float]], weights: Sequence[flo
     return cdf
 
 
-def plan_calls(cdf: Sequence[float]) -> tuple[float, ...]:
+def _plan_calls(cdf: Sequence[float]) -> tuple[float, ...]:
     """Call times (seconds after ``createTask``) for the solve-time CDF ``cdf``
     given on the ``STEP`` grid: the first at its ``EARLY_QUANTILE``, the
     others minimising expected calls plus ``DELAY_COST`` times the expected
@@ -268,11 +268,16 @@ def plan_calls(cdf: Sequence[float]) -> tuple[float, ...]:
     first = _quantile_index(cdf, EARLY_QUANTILE)
     done = 1.0 - 1e-9
     # State (i, k): the k-th call was made at grid point i. The rate rule and
-    # the calls that fit since the first bound k above. Below some k so much
-    # allowance is saved that no later call can meet the rate rule; all such
-    # k plan alike and share the row of the lowest one kept.
+    # the calls that fit since the first bound k above. Below some k, the
+    # calls saved so far leave so much allowance that the rate rule can hold
+    # no later call back: all such k plan alike and share one row.
     lowest = [1] * size
     rows: list[list[tuple[float, int]]] = [[] for _ in range(size)]
+
+    def best_after(i: int, k: int) -> tuple[float, int]:
+        # (expected cost to come, next call) after the k-th call, made at i.
+        return rows[i][max(k, lowest[i]) - lowest[i]]
+
     for i in range(size - 1, first - 1, -1):
         highest = min(1 + i // per_call, 1 + (i - first) // gap_min)
         calls_left = (size - 1 - i) // gap_min
@@ -288,12 +293,12 @@ def plan_calls(cdf: Sequence[float]) -> tuple[float, ...]:
                 if k > j // per_call:  # the (k + 1)-th call may not come this early
                     continue
                 delay = area[j] - area[i] - cdf[i] * (j - i) * STEP
-                later = rows[j][max(k + 1, lowest[j]) - lowest[j]][0]
+                later = best_after(j, k + 1)[0]
                 best = min(best, ((1.0 - cdf[i]) + DELAY_COST * delay + later, j))
             row.append(best)
         rows[i] = row
     times = [first]
-    while (j := rows[times[-1]][max(len(times), lowest[times[-1]]) - lowest[times[-1]]][1]) >= 0:
+    while (j := best_after(times[-1], len(times))[1]) >= 0:
         times.append(j)
     return tuple(j * STEP for j in times)
 
