@@ -94,6 +94,13 @@ class BudgetConfig:
     lease_time: float = DEFAULTS["VASTCAPTCHA_LEASE_TIME"]
 
     @property
+    def active(self) -> bool:
+        """A limit or a fleet is configured (without, a crawl needs no guard)."""
+        return bool(
+            self.max_tasks or self.max_spend or self.min_balance is not None or self.redis_url
+        )
+
+    @property
     def needs_balance(self) -> bool:
         """A limit depends on balance readings (so the first one must succeed)."""
         return self.max_spend > 0 or self.min_balance is not None
@@ -187,8 +194,8 @@ def _number(
         value = getter(name, defaults[name])
     except (TypeError, ValueError):
         raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
-    if value < 0 or value != value:  # NaN too
-        raise ConfigurationError(f"{name} must not be negative, got {raw!r}")
+    if not value >= 0:  # NaN too
+        raise ConfigurationError(f"{name} must be a number not below 0, got {raw!r}")
     return value
 
 
@@ -405,8 +412,8 @@ class BudgetGuard:
         self._wall = wall_clock
         self._worker = uuid.uuid4().hex[:12]
         self._ids = itertools.count(1)
-        #: Leases held by unfinished tasks -> their task ids once created.
-        self._held: dict[str, str | None] = {}
+        #: Leases of unfinished tasks, renewed by the heartbeat.
+        self._held: set[str] = set()
         # One take at a time per process: waiting tasks queue here in FIFO
         # order and only the first one polls the ledger.
         self._turn = defer.DeferredLock()
@@ -416,9 +423,9 @@ class BudgetGuard:
         self.reason: str | None = None
         self._tasks = 0
         self._tasks_here = 0
-        self._created_here = 0
         self._readings = 0
         self._spend: Spend | None = None
+        self._balance: float | None = None
         self._balance_end: float | None = None
         self._warned_low = False
 
@@ -453,6 +460,12 @@ class BudgetGuard:
             await self._read(None)
         except Exception as exc:
             if self.config.needs_balance:
+                logger.error(
+                    "VastCap budget: VASTCAPTCHA_MAX_SPEND and VASTCAPTCHA_MIN_BALANCE "
+                    "need the starting balance: %s",
+                    exc,
+                )
+                await self._ledger.close()
                 raise
             logger.warning("VastCap budget: cannot read the starting balance: %s", exc)
         self._start_timer(self._read_now, self.config.balance_check_interval)
@@ -467,11 +480,13 @@ class BudgetGuard:
                 timer.stop()
         self._timers.clear()
         await defer.DeferredList(list(self._background), consumeErrors=True)
+        readings = self._readings
         try:
             await self._read(None)
-            self._balance_end = self._spend.balance if self._spend else None
         except Exception as exc:
-            logger.warning("VastCap budget: cannot read the final balance: %s", exc)
+            logger.warning("VastCap budget: final balance reading: %s", exc)
+        if self._readings > readings:
+            self._balance_end = self._balance
         for lease_id in list(self._held):
             self.release(lease_id)
         await defer.DeferredList(list(self._background), consumeErrors=True)
@@ -495,7 +510,7 @@ class BudgetGuard:
                 await self._wait()
         finally:
             self._turn.release()
-        self._held[lease_id] = None
+        self._held.add(lease_id)
         self._tasks = admission.tasks
         self._tasks_here += 1
         if admission.read:
@@ -503,15 +518,14 @@ class BudgetGuard:
         return lease_id
 
     def created(self, lease: object, task_id: str | None) -> None:
-        if lease in self._held and task_id is not None:
-            self._held[str(lease)] = task_id
-            self._created_here += 1
+        """Nothing to do: a task counts from its admission, and what it costs
+        shows in the balance readings."""
 
     def release(self, lease: object) -> None:
-        if lease not in self._held:
-            return
-        lease_id = str(lease)
-        del self._held[lease_id]
+        if not isinstance(lease, str) or lease not in self._held:
+            return  # not ours, or released already
+        lease_id = lease
+        self._held.discard(lease_id)
         self._spawn(self._release(lease_id))
         self._wake_up()
 
@@ -627,9 +641,10 @@ class BudgetGuard:
         finally:
             self._wake_up()
         self._readings += 1
+        self._balance = balance
         self._spend = await self._call(self._ledger.record(balance, taken_at, reader))
         self._wake_up()
-        self._check_balance(balance)
+        await self._check_balance(balance)
         if self.config.max_spend and self._spend.spent >= self.config.max_spend:
             await self._stop(
                 REASON_BUDGET,
@@ -637,7 +652,7 @@ class BudgetGuard:
                 f"{self.config.max_spend:g} in {self._ledger.where}",
             )
 
-    def _check_balance(self, balance: float) -> None:
+    async def _check_balance(self, balance: float) -> None:
         low = self.config.min_balance
         if low is None or balance >= low or self._warned_low:
             return
@@ -652,7 +667,7 @@ class BudgetGuard:
             action,
         )
         if self.config.stop_at_min_balance:
-            self._spawn(self._stop(REASON_MIN_BALANCE, f"balance {balance:.4f} < {low:g}"))
+            await self._stop(REASON_MIN_BALANCE, f"balance {balance:.4f} < {low:g}")
 
     async def _read_quietly(self, reader: str | None) -> None:
         try:

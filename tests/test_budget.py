@@ -101,16 +101,16 @@ def guard_for(
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
-        ("VASTCAPTCHA_MAX_TASKS", -1, "must not be negative"),
+        ("VASTCAPTCHA_MAX_TASKS", -1, "not below 0"),
         ("VASTCAPTCHA_MAX_TASKS", "ten", "must be a number"),
-        ("VASTCAPTCHA_MAX_SPEND", "-0.5", "must not be negative"),
+        ("VASTCAPTCHA_MAX_SPEND", "-0.5", "not below 0"),
         ("VASTCAPTCHA_MAX_SPEND", "5 USD", "must be a number"),
-        ("VASTCAPTCHA_MAX_SPEND", "nan", "must not be negative"),
+        ("VASTCAPTCHA_MAX_SPEND", "nan", "not below 0"),
         ("VASTCAPTCHA_MIN_BALANCE", "low", "must be a number"),
-        ("VASTCAPTCHA_MIN_BALANCE", -1, "must not be negative"),
+        ("VASTCAPTCHA_MIN_BALANCE", -1, "not below 0"),
         ("VASTCAPTCHA_MAX_CONCURRENT", True, "must be a number"),
         ("VASTCAPTCHA_BALANCE_CHECK_TASKS", 0, "must be positive"),
-        ("VASTCAPTCHA_BALANCE_CHECK_INTERVAL", "-3", "must not be negative"),
+        ("VASTCAPTCHA_BALANCE_CHECK_INTERVAL", "-3", "not below 0"),
         ("VASTCAPTCHA_LEASE_TIME", 0, "must be positive"),
         ("VASTCAPTCHA_STOP_AT_MIN_BALANCE", "maybe", "cannot use"),
     ],
@@ -142,6 +142,9 @@ def test_settings_as_strings_and_defaults() -> None:
     assert parsed.stop_at_min_balance
     assert parsed.crawl_name == "shop"
     assert parsed.redis_url is None
+    assert parsed.active
+    assert not config().active
+    assert config(VASTCAPTCHA_REDIS_URL="redis://own/1").active
     assert config().needs_balance is False
 
 
