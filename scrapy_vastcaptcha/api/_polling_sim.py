@@ -20,6 +20,8 @@ from scrapy_vastcaptcha.api._schedule import TOKEN_SCHEDULE, PollSchedule
 
 @dataclass(frozen=True)
 class SimulatedSolve:
+    """One simulated task."""
+
     #: When the token became ready, seconds after ``createTask``.
     solve_time: float
     #: When each ``getTaskResult`` call was made, seconds after ``createTask``.
@@ -31,7 +33,7 @@ class SimulatedSolve:
 
     @property
     def delay(self) -> float:
-        """Seconds between "ready" and the call that noticed it."""
+        """Seconds between "ready" and the call that noticed it (of a solved task)."""
         return self.calls[-1] - self.solve_time
 
 
@@ -69,6 +71,8 @@ def simulate(
 
 @dataclass(frozen=True)
 class Summary:
+    """Figures over the solved tasks of a simulation."""
+
     solves: int
     calls_per_solve: float
     median_delay: float
