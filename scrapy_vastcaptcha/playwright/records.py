@@ -117,11 +117,12 @@ def captcha_from_record(
         if isinstance(callback, Mapping) and callback.get("source") == "data-callback"
         else None
     )
+    alternative = None
     if provider == "recaptcha":
         evidence = recaptcha_evidence(record, page)
         verdict = recaptcha_verdict(evidence)
         kind, invisible, sitekey = verdict.kind, verdict.invisible, evidence.sitekey
-        own_action = evidence.action
+        own_action, alternative = evidence.action, verdict.alternative
     else:
         kind, invisible = provider, bool(record.get("invisible"))
         sitekey = normalise_sitekey(_text(record.get("sitekey")) or "")
@@ -140,6 +141,7 @@ def captcha_from_record(
         rqdata=_text(record.get("rqdata")),
         callback=named,
         fields=tuple(str(name) for name in record.get("fields") or () if name),
+        alternative=alternative,
     )
 
 

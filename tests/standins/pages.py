@@ -183,6 +183,42 @@ document.getElementById("f").addEventListener("submit", function (event) {{
     )
 
 
+def recaptcha_v3_field(shape: str) -> Case:
+    # django-recaptcha's v3 shape: a hidden g-recaptcha input is the form's
+    # own token field; the literal execute call names the action
+    html = f"""{_HEAD}<body>
+<form id="f" method="post" action="{SUBMIT_URL}">
+  <input type="hidden" class="g-recaptcha" data-sitekey="{V3_KEY}" name="captcha" id="id_captcha">
+  <button type="submit">Send</button>
+</form>
+<script src="{_recaptcha_src(shape, V3_KEY)}"></script>
+<script>
+{_REPORT}
+grecaptcha.ready(function () {{
+  var field = document.getElementById("id_captcha");
+  field.form.addEventListener("submit", function (event) {{
+    event.preventDefault();
+    grecaptcha.execute("{V3_KEY}", {{action: "form"}}).then(function (token) {{
+      report(token);
+      field.value = token;
+      field.form.submit();
+    }});
+  }});
+}});
+</script>
+</body></html>"""
+    return Case(
+        f"v3-field-{shape}",
+        html,
+        "recaptcha-v3",
+        V3_KEY,
+        "recaptcha",
+        "captcha",
+        callback=False,
+        action="form",
+    )
+
+
 def hcaptcha_explicit() -> Case:
     html = f"""{_HEAD}<body>
 <form id="f" method="post" action="{SUBMIT_URL}">
@@ -303,7 +339,13 @@ function boot() {{
 
 
 def all_cases() -> list[Case]:
-    builds = (recaptcha_checkbox, recaptcha_invisible, recaptcha_button, recaptcha_v3)
+    builds = (
+        recaptcha_checkbox,
+        recaptcha_invisible,
+        recaptcha_button,
+        recaptcha_v3,
+        recaptcha_v3_field,
+    )
     recaptcha = [build(shape) for build in builds for shape in RECAPTCHA_SHAPES]
     others = [hcaptcha_explicit(), hcaptcha_declared(), turnstile_explicit(), turnstile_declared()]
     return [*recaptcha, *others]

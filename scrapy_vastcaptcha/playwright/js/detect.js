@@ -429,19 +429,27 @@
     }
   }
 
+  // A g-recaptcha input that is not a submit control is a token field of
+  // its own (django-recaptcha's v3 input), empty in the markup
+  const ownField = (element) =>
+    element.tagName === "INPUT" &&
+    ["submit", "button", "image"].indexOf((element.getAttribute("type") || "").toLowerCase()) < 0 &&
+    Boolean(element.name) &&
+    !element.getAttribute("value");
+
   const slots = [];
   const claimed = new Set();
   declared.forEach((element, di) => {
     const client = clientOf.has(di) ? clientInfos[clientOf.get(di)] : null;
     const areas = client && client.textarea ? [client.textarea] : responseAreas(element);
-    slots.push({ element: element, client: client, areas: areas });
+    slots.push({ element: element, client: client, areas: areas, own: ownField(element) ? [element] : [] });
     areas.forEach((area) => claimed.add(area));
   });
   clientInfos.forEach((client, ci) => {
     if (matchedClients.has(ci) || (client.textarea && claimed.has(client.textarea))) {
       return;
     }
-    slots.push({ element: null, client: client, areas: client.textarea ? [client.textarea] : [] });
+    slots.push({ element: null, client: client, areas: client.textarea ? [client.textarea] : [], own: [] });
     if (client.textarea) {
       claimed.add(client.textarea);
     }
@@ -507,7 +515,7 @@
         },
       },
       element || slot.areas[0] || null,
-      slot.areas,
+      slot.areas.concat(slot.own),
       callback,
       "recaptcha:" + (client ? client.id : sitekey)
     );
