@@ -41,15 +41,12 @@ from scrapy_vastcaptcha import signals as vc_signals
 from scrapy_vastcaptcha.analysis import AnalysisConfig, PagePlan, Verdict, analyse
 from scrapy_vastcaptcha.api.client import SolveEvent, SolveResult, VastCaptchaClient
 from scrapy_vastcaptcha.api.errors import (
-    AccountError,
-    ApiError,
     ConfigurationError,
     Scope,
-    SolveTimeoutError,
-    TransportError,
     VastCaptchaError,
     error_code,
 )
+from scrapy_vastcaptcha.budget import BudgetConfig, BudgetGuard, budget_error
 from scrapy_vastcaptcha.captcha import Captcha, build_task
 from scrapy_vastcaptcha.config import MiddlewareConfig
 from scrapy_vastcaptcha.meta import META_KEY, parse_spec
@@ -138,7 +135,9 @@ class VastCaptchaMiddleware:
     """Downloader middleware; see the module docstring for how it works and
     the README for settings, meta keys, stats and signals."""
 
-    def __init__(self, crawler: Crawler, config: MiddlewareConfig) -> None:
+    def __init__(
+        self, crawler: Crawler, config: MiddlewareConfig, budget: BudgetConfig | None = None
+    ) -> None:
         self.crawler = crawler
         self.config = config
         self._analysis = AnalysisConfig(detect=config.detect, v3_min_score=config.v3_min_score)
@@ -151,6 +150,14 @@ class VastCaptchaMiddleware:
             poll_interval=config.poll_interval,
             on_event=self._on_event,
         )
+        #: The spend guard, when a limit (or a fleet's Redis) is configured:
+        #: the client asks it before every task.
+        self.budget: BudgetGuard | None = None
+        if budget is not None and budget.active:
+            self.budget = BudgetGuard.from_config(
+                budget, self.client.get_balance, on_stop=self._budget_stopped
+            )
+            self.client.gate = self.budget
         self._jobs: dict[int, _Job] = {}
         self._ids = itertools.count(1)
         self._slots = defer.DeferredSemaphore(config.max_concurrent)
@@ -174,7 +181,11 @@ class VastCaptchaMiddleware:
                 "scrapy-vastcaptcha needs Twisted's reactor (its client runs on treq); "
                 "it cannot run with TWISTED_REACTOR_ENABLED=False"
             )
-        middleware = cls(crawler, MiddlewareConfig.from_settings(settings))
+        middleware = cls(
+            crawler,
+            MiddlewareConfig.from_settings(settings),
+            BudgetConfig.from_settings(settings, getattr(crawler.spidercls, "name", "") or ""),
+        )
         connect = crawler.signals.connect
         connect(middleware._spider_opened, signal=signals.spider_opened)
         connect(middleware._spider_idle, signal=signals.spider_idle)
@@ -484,6 +495,7 @@ class VastCaptchaMiddleware:
     def _on_event(self, event: SolveEvent) -> None:
         if event.name == "created":
             self._inc("tasks_created")
+            self._budget_stats()
         elif event.name == "polled":
             self._inc("polls")
         elif event.name == "retrying":
@@ -601,6 +613,7 @@ class VastCaptchaMiddleware:
         for a later run where the queue persists (JOBDIR, scrapy-redis), and
         reach their errback otherwise; the spider closes once they have."""
         first = self._stop is None
+        self._budget_stats()
         if first:
             self._stop = exc
             code = error_code(exc)
@@ -608,12 +621,13 @@ class VastCaptchaMiddleware:
                 f"vastcaptcha_{code.removeprefix('ERROR_').lower()}"
             )
             logger.error(
-                "VastCap account error %s (%s): no more captcha tasks will be created; closing "
-                "the spider (%s)",
-                code,
-                getattr(exc, "description", "") or exc,
+                "%s: no more captcha tasks will be created; closing the spider (%s)",
+                exc,
                 self._stop_reason,
             )
+            if self.budget is not None and self.budget.reason is None:
+                # The other workers of the fleet stop too.
+                self.budget.stop(self._stop_reason)
         pending = [job] if job is not None else []
         if first:
             pending += [other for other in self._jobs.values() if other is not job]
@@ -724,8 +738,22 @@ class VastCaptchaMiddleware:
             assert self.crawler.spider is not None
             engine.close_spider(self.crawler.spider, reason)
 
-    def _spider_opened(self, spider: Spider) -> None:
+    async def _spider_opened(self, spider: Spider) -> None:
         self._summary = LoopingCall(self._log_summary)
+        if self.budget is None:
+            return
+        try:
+            await maybe_deferred_to_future(defer.Deferred.fromCoroutine(self.budget.open()))
+        except Exception as exc:
+            # Never a crawl that runs without the cap it was given.
+            stop = exc if isinstance(exc, VastCaptchaError) else ConfigurationError(str(exc))
+            stop.scope = Scope.RUN
+            self._on_stop(None, stop)
+
+    def _budget_stopped(self, reason: str) -> None:
+        """The spend guard stopped on its own: a limit, the fleet, Redis lost."""
+        assert self.budget is not None
+        self._on_stop(None, budget_error(reason, f"VastCap budget: {self.budget.summary()}"))
 
     def _spider_idle(self, spider: Spider) -> None:
         if self._stop is not None:
@@ -750,18 +778,32 @@ class VastCaptchaMiddleware:
         if jobs:
             logger.warning("%d captcha solve(s) cancelled at close", len(jobs))
         await maybe_deferred_to_future(self.client.close())
+        if self.budget is not None:
+            await maybe_deferred_to_future(defer.Deferred.fromCoroutine(self.budget.close()))
+            self._budget_stats()
+            logger.info("VastCap budget: %s", self.budget.summary())
 
     def _log_summary(self) -> None:
         if self._jobs or self._shared.waiting:
             logger.info(
-                "captchas: %d pending, %d waiting on a shared solve, %d solved, %d failed",
+                "captchas: %d pending, %d waiting on a shared solve, %d solved, %d failed%s",
                 len(self._jobs),
                 self._shared.waiting,
                 self._solved,
                 self._failed,
+                f"; budget: {self.budget.summary()}" if self.budget is not None else "",
             )
 
     # -- small helpers --------------------------------------------------------
+
+    def _budget_stats(self) -> None:
+        """Spend so far and the balance readings, kept current in the stats."""
+        if self.budget is None:
+            return
+        stats = self.crawler.stats
+        assert stats is not None
+        for name, value in self.budget.stats().items():
+            stats.set_value(name, value)
 
     def _inc(self, name: str, count: int = 1) -> None:
         stats = self.crawler.stats
@@ -802,15 +844,15 @@ def _evidence(request: Request, response: Response, declared: bool | None) -> Ev
 
 
 def _stops_the_run(exc: BaseException) -> bool:
-    return isinstance(exc, AccountError) or (isinstance(exc, ApiError) and exc.scope is Scope.RUN)
+    """Nothing more can succeed this run: an account error, a spending limit,
+    a configuration the service refuses (TLS, redirects)."""
+    return isinstance(exc, VastCaptchaError) and exc.scope is Scope.RUN
 
 
 def _worth_another_round(exc: BaseException) -> bool:
     """Failures a fresh solve round may get past: the service was busy or
     unreachable for longer than the client's retries, or kept failing tasks."""
-    if isinstance(exc, (TransportError, SolveTimeoutError)):
-        return True
-    return isinstance(exc, ApiError) and exc.scope in (Scope.NEW_TASK, Scope.RETRY)
+    return isinstance(exc, VastCaptchaError) and exc.scope in (Scope.NEW_TASK, Scope.RETRY)
 
 
 def _outcome(job: _Job, results: list[SolveResult]) -> dict[str, Any]:

@@ -18,6 +18,10 @@ from scrapy_vastcaptcha import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "balance": ("scrapy_vastcaptcha.cli.balance", "print the account balance"),
     "solve": ("scrapy_vastcaptcha.cli.solve", "solve one captcha and print the token"),
+    "budget": (
+        "scrapy_vastcaptcha.cli.budget",
+        "show (or reset) a fleet's spending counters in Redis",
+    ),
     "demo": ("scrapy_vastcaptcha.cli.demo", "run the demo: every captcha kind, offline"),
     "emulator": ("scrapy_vastcaptcha.cli.emulator", "run the offline VastCap API emulator"),
     "demo-site": ("scrapy_vastcaptcha.cli.demo_site", "run the demo shop with captcha widgets"),
