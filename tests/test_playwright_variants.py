@@ -35,7 +35,7 @@ from scrapy_vastcaptcha.playwright import (
     install_hooks,
     solve_captchas,
 )
-from scrapy_vastcaptcha.playwright.records import recaptcha_evidence
+from scrapy_vastcaptcha.playwright.records import captcha_from_record, is_ready, recaptcha_evidence
 from scrapy_vastcaptcha.testing import EmulatorHandle
 from scrapy_vastcaptcha.testing.browser import chromium_launch_options
 from tests.standins import route_variants
@@ -326,3 +326,28 @@ def test_the_pages_own_action_comes_first() -> None:
     assert evidence("button", anchorAction="a", dataAction="b").action == "b"
     assert evidence("div", clientAction="c", executeAction="e").action == "c"
     assert evidence("", executeAction="e").action == "e"
+
+
+def test_a_record_becomes_a_captcha_by_the_verdict() -> None:
+    page = {"renderKeys": ["V3"], "executeKeys": []}
+    button = {
+        "provider": "recaptcha",
+        "sitekey": "B",
+        "rendered": True,
+        "callback": {"name": "onSubmit", "source": "data-callback"},
+        "evidence": {"tag": "button", "badge": True},
+    }
+    captcha = captcha_from_record(button, PAGE_URL, page=page)
+    assert (captcha.kind, captcha.invisible, captcha.alternative) == (
+        "recaptcha-v2",
+        True,
+        "recaptcha-v3",
+    )
+    assert captcha.callback == "onSubmit"
+    v3 = {"provider": "recaptcha", "sitekey": "V3", "rendered": False, "executeReady": True}
+    captcha = captcha_from_record(v3, PAGE_URL, page=page, min_score=0.7, action="login")
+    assert (captcha.kind, captcha.action, captcha.min_score) == ("recaptcha-v3", "login", 0.7)
+    assert is_ready(v3, captcha)
+    # a v2 widget is ready only once rendered, whatever execute can do
+    declared = {**v3, "sitekey": "B", "evidence": {"tag": "div"}}
+    assert not is_ready(declared, captcha_from_record(declared, PAGE_URL, page=page))

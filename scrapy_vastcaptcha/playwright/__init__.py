@@ -19,9 +19,16 @@ looked up in this order (see :data:`CALLBACK_SOURCES`): the container's
 ``data-callback`` attribute, the ``callback`` option of a recorded
 ``*.render()`` call for that container, the widget's client in
 ``___grecaptcha_cfg.clients``, and a recorded ``*.render()`` call matched by
-widget id. For reCAPTCHA, ``grecaptcha.execute`` (and
-``grecaptcha.enterprise.execute``) then resolves with the solved token, so
-that v3 pages asking for a token at submit time get ours.
+widget id. The library's own API then answers with the solved token too, for
+pages that ask it instead of reading the fields: ``getResponse`` of
+``grecaptcha``, ``hcaptcha`` and ``turnstile``, and for reCAPTCHA ``execute``
+(also ``grecaptcha.enterprise``), which resolves with the token and calls the
+widget's callback, so that v3 pages asking for a token at submit time get ours.
+
+A reCAPTCHA widget's client in ``___grecaptcha_cfg.clients`` is tied to its
+container by containment, whatever element the release keeps and however deep;
+whether it is v2, invisible v2 or v3 is decided by the rules of
+:mod:`scrapy_vastcaptcha.evidence`, shared with the HTML detector.
 
 The helper runs Twisted on the running asyncio loop (see
 :mod:`scrapy_vastcaptcha.playwright.reactor`): inside Scrapy and
