@@ -221,8 +221,9 @@ class Admission:
     state: Literal["ok", "wait", "stop"]
     #: Tasks counted against the budget, this one included (``ok``).
     tasks: int = 0
-    #: This task is a multiple of BALANCE_CHECK_TASKS: its taker reads the
-    #: balance, and other tasks wait until it is recorded.
+    #: ``ok``: this task is a multiple of BALANCE_CHECK_TASKS: its taker reads
+    #: the balance, and other tasks wait until it is recorded. ``wait``: read
+    #: the balance before trying again (see :func:`spend_admission`).
     read: bool = False
     reason: str = ""
 
@@ -248,16 +249,54 @@ class SpendBook:
     balance: float = 0.0
     read_at: float = float("-inf")
     spent: float = 0.0
+    #: Tasks finished when the last recorded reading was taken.
+    finished: int = 0
 
-    def record(self, balance: float, taken_at: float) -> Spend:
+    def record(self, balance: float, taken_at: float, finished: int) -> Spend:
         if self.start is None:
             self.start = self.balance = balance
-            self.read_at = taken_at
         elif taken_at >= self.read_at:
             self.spent += max(0.0, self.balance - balance)
             self.balance = balance
-            self.read_at = taken_at
+        else:
+            return Spend(self.start, self.balance, self.spent)
+        self.read_at = taken_at
+        self.finished = finished
         return Spend(self.start, self.balance, self.spent)
+
+
+def projected_spend(spent: float, tasks: int, finished: int) -> float:
+    """The spend once ``tasks`` tasks are over: the measured spend plus the
+    tasks not finished at that reading, each at the average cost of those
+    that were (failed ones included, as they cost nothing). This keeps the
+    tasks in flight from overshooting MAX_SPEND."""
+    if spent <= 0 or finished <= 0:
+        return spent
+    return spent + max(0, tasks - finished) * spent / finished
+
+
+def spend_admission(
+    cap: float, every: int, spent: float, seen: int, tasks: int, finished: int
+) -> Literal["ok", "wait", "read", "stop"]:
+    """What MAX_SPEND says about one more task, given the spend measured when
+    ``seen`` tasks were over, ``tasks`` counted and ``finished`` over now.
+
+    With no cost measured yet there is nothing to project from: at most
+    ``every`` (BALANCE_CHECK_TASKS) tasks may be unfinished. A projection over
+    the cap makes tasks wait rather than stop the crawl, as pending tasks that
+    fail cost nothing and leave room; ``read`` is a wait that first reads the
+    balance (enough tasks finished since the last reading to change the
+    projection). It stops once every task is over and measured. The Redis
+    ledger's take script makes the same decision in Lua."""
+    if not cap:
+        return "ok"
+    if spent <= 0 or seen <= 0:
+        return "wait" if tasks - finished >= every else "ok"
+    if projected_spend(spent, tasks + 1, seen) <= cap:
+        return "ok"
+    if tasks <= finished <= seen:
+        return "stop"
+    return "read" if finished - seen >= every or tasks <= finished else "wait"
 
 
 class LedgerUnavailable(Exception):
@@ -276,11 +315,15 @@ class Ledger(Protocol):
 
     async def take(self, lease_id: str) -> Admission:
         """Atomically: check the stop key, the pending reading, the
-        concurrency and task limits, then count the task and hold a lease."""
+        concurrency, task and projected spend limits, then count the task and
+        hold a lease."""
 
-    async def record(self, balance: float, taken_at: float, reader: str | None) -> Spend:
-        """Add a balance reading; ``reader`` ends the reading its take made due.
-        Stops the crawl in the same step when the spend reaches MAX_SPEND."""
+    async def record(
+        self, balance: float, taken_at: float, finished: int, reader: str | None
+    ) -> Spend:
+        """Add a balance reading taken when ``finished`` tasks were over;
+        ``reader`` ends the reading its take made due. Stops the crawl in the
+        same step when the spend reaches MAX_SPEND."""
 
     async def end_reading(self, reader: str) -> None:
         """A due reading failed: let waiting tasks go on."""
@@ -291,10 +334,11 @@ class Ledger(Protocol):
     async def heartbeat(self, lease_ids: Collection[str]) -> str | None:
         """Renew these leases; the stop reason if the crawl was stopped."""
 
-    async def release(self, lease_id: str) -> None: ...
+    async def release(self, lease_id: str) -> None:
+        """The lease's task is over (counted as finished)."""
 
-    async def tasks(self) -> int:
-        """Tasks counted against the budget so far."""
+    async def counts(self) -> tuple[int, int]:
+        """Tasks counted against the budget so far, and those finished."""
 
     async def close(self) -> None: ...
 
@@ -309,6 +353,7 @@ class LocalLedger:
         self.config = config
         self.book = SpendBook()
         self._tasks = 0
+        self._finished = 0
         self._stop: str | None = None
         self._reader: str | None = None
 
@@ -320,19 +365,31 @@ class LocalLedger:
             return Admission("stop", reason=self._stop)
         if self._reader is not None:
             return Admission("wait")
-        if self.config.max_tasks and self._tasks >= self.config.max_tasks:
+        config, book = self.config, self.book
+        every = config.balance_check_tasks
+        if config.max_tasks and self._tasks >= config.max_tasks:
+            spend = "stop"
+        else:
+            spend = spend_admission(
+                config.max_spend, every, book.spent, book.finished, self._tasks, self._finished
+            )
+        if spend == "stop":
             self._stop = REASON_BUDGET
             return Admission("stop", reason=REASON_BUDGET)
+        if spend != "ok":
+            return Admission("wait", read=spend == "read")
         self._tasks += 1
-        read = self._tasks % self.config.balance_check_tasks == 0
+        read = self._tasks % every == 0
         if read:
             self._reader = lease_id
         return Admission("ok", self._tasks, read)
 
-    async def record(self, balance: float, taken_at: float, reader: str | None) -> Spend:
+    async def record(
+        self, balance: float, taken_at: float, finished: int, reader: str | None
+    ) -> Spend:
         if reader is not None:
             await self.end_reading(reader)
-        spend = self.book.record(balance, taken_at)
+        spend = self.book.record(balance, taken_at, finished)
         if self.config.max_spend and spend.spent >= self.config.max_spend:
             await self.stop(REASON_BUDGET)
         return spend
@@ -350,10 +407,10 @@ class LocalLedger:
         return self._stop
 
     async def release(self, lease_id: str) -> None:
-        pass
+        self._finished += 1
 
-    async def tasks(self) -> int:
-        return self._tasks
+    async def counts(self) -> tuple[int, int]:
+        return self._tasks, self._finished
 
     async def close(self) -> None:
         pass
@@ -455,7 +512,7 @@ class BudgetGuard:
         reason = await self._ledger.open()
         if reason is not None:
             self._mark_stopped(reason, f"{self._ledger.where} was already stopped")
-        self._tasks = await self._ledger.tasks()
+        self._tasks, _ = await self._ledger.counts()
         try:
             await self._read(None)
         except Exception as exc:
@@ -507,6 +564,8 @@ class BudgetGuard:
                 if admission.state == "stop":
                     self._mark_stopped(admission.reason, f"limit reached in {self._ledger.where}")
                     continue
+                if admission.read:
+                    await self._read_quietly(None)
                 await self._wait()
         finally:
             self._turn.release()
@@ -633,6 +692,7 @@ class BudgetGuard:
     async def _read(self, reader: str | None) -> None:
         taken_at = self._wall()
         try:
+            _, finished = await self._call(self._ledger.counts())
             balance = float(await self._get_balance())
         except BaseException:
             if reader is not None:
@@ -642,7 +702,7 @@ class BudgetGuard:
             self._wake_up()
         self._readings += 1
         self._balance = balance
-        self._spend = await self._call(self._ledger.record(balance, taken_at, reader))
+        self._spend = await self._call(self._ledger.record(balance, taken_at, finished, reader))
         self._wake_up()
         await self._check_balance(balance)
         if self.config.max_spend and self._spend.spent >= self.config.max_spend:

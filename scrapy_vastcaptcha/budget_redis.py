@@ -7,9 +7,11 @@ need to agree. Keys (``{crawl}`` is a hash tag: a Redis Cluster keeps them on
 one node):
 
 * ``vastcaptcha:{crawl}:tasks``: tasks counted against VASTCAPTCHA_MAX_TASKS.
+* ``vastcaptcha:{crawl}:finished``: tasks over (solved, failed or cancelled).
 * ``vastcaptcha:{crawl}:leases``: sorted set, lease id -> expiry (ms).
 * ``vastcaptcha:{crawl}:stop``: the close reason once the fleet is stopped.
-* ``vastcaptcha:{crawl}:spend``: hash ``start``, ``balance``, ``read_at``, ``spent``.
+* ``vastcaptcha:{crawl}:spend``: hash ``start``, ``balance``, ``read_at``,
+  ``spent``, ``finished`` (tasks over at that reading).
 * ``vastcaptcha:{crawl}:reading``: the lease id whose balance reading is due;
   expires after the lease time if its worker dies.
 
@@ -44,12 +46,13 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-KEY_NAMES = ("tasks", "leases", "stop", "spend", "reading")
+KEY_NAMES = ("tasks", "finished", "leases", "stop", "spend", "reading")
 #: Seconds one Redis call may take to connect or answer.
 SOCKET_TIMEOUT = 5.0
 
-# KEYS: stop, tasks, leases, reading
-# ARGV: max_tasks, max_concurrent, lease_ms, lease_id, check_every, budget_reason
+# KEYS: stop, tasks, leases, reading, spend, finished
+# ARGV: max_tasks, max_concurrent, lease_ms, lease_id, check_every, budget_reason,
+# max_spend
 _TAKE = """
 local stop = redis.call('GET', KEYS[1])
 if stop then return {'stop', stop} end
@@ -62,13 +65,34 @@ if max_concurrent > 0 and redis.call('ZCARD', KEYS[3]) >= max_concurrent then
   return {'wait', 'concurrency'}
 end
 local max_tasks = tonumber(ARGV[1])
-if max_tasks > 0 and tonumber(redis.call('GET', KEYS[2]) or '0') >= max_tasks then
+local n = tonumber(redis.call('GET', KEYS[2]) or '0')
+local over = max_tasks > 0 and n >= max_tasks
+local cap = tonumber(ARGV[7])
+local every = tonumber(ARGV[5])
+if cap > 0 and not over then
+  -- budget.spend_admission
+  local spent = tonumber(redis.call('HGET', KEYS[5], 'spent') or '0')
+  local seen = tonumber(redis.call('HGET', KEYS[5], 'finished') or '0')
+  local done = tonumber(redis.call('GET', KEYS[6]) or '0')
+  if spent <= 0 or seen <= 0 then
+    if n - done >= every then return {'wait', 'no cost seen yet'} end
+  elseif spent + math.max(0, n + 1 - seen) * spent / seen > cap then
+    if n <= done and done <= seen then
+      over = true
+    elseif done - seen >= every or n <= done then
+      return {'wait_read', 'projected spend'}
+    else
+      return {'wait', 'projected spend'}
+    end
+  end
+end
+if over then
   redis.call('SET', KEYS[1], ARGV[6])
   return {'stop', ARGV[6]}
 end
-local n = redis.call('INCR', KEYS[2])
+n = redis.call('INCR', KEYS[2])
 redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), ARGV[4])
-if n % tonumber(ARGV[5]) == 0 then
+if n % every == 0 then
   redis.call('SET', KEYS[4], ARGV[4], 'PX', ARGV[3])
   return {'read', tostring(n)}
 end
@@ -78,17 +102,19 @@ return {'ok', tostring(n)}
 # The same rule as budget.SpendBook.record; the stop key is set in the same
 # step, so no task is admitted between the reading and the stop.
 # KEYS: spend, reading, stop; ARGV: balance, taken_at, reader ('' for none),
-# max_spend, budget_reason
+# max_spend, budget_reason, finished
 _RECORD = """
 if ARGV[3] ~= '' and redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
 local last = redis.call('HGET', KEYS[1], 'balance')
+local newer = not last or tonumber(ARGV[2]) >= tonumber(redis.call('HGET', KEYS[1], 'read_at'))
 if not last then
-  redis.call('HSET', KEYS[1], 'start', ARGV[1], 'balance', ARGV[1], 'read_at', ARGV[2])
-  redis.call('HSET', KEYS[1], 'spent', '0')
-elseif tonumber(ARGV[2]) >= tonumber(redis.call('HGET', KEYS[1], 'read_at')) then
+  redis.call('HSET', KEYS[1], 'start', ARGV[1], 'spent', '0')
+elseif newer then
   local drop = tonumber(last) - tonumber(ARGV[1])
   if drop > 0 then redis.call('HINCRBYFLOAT', KEYS[1], 'spent', tostring(drop)) end
-  redis.call('HSET', KEYS[1], 'balance', ARGV[1], 'read_at', ARGV[2])
+end
+if newer then
+  redis.call('HSET', KEYS[1], 'balance', ARGV[1], 'read_at', ARGV[2], 'finished', ARGV[6])
 end
 local spend = redis.call('HMGET', KEYS[1], 'start', 'balance', 'spent')
 local cap = tonumber(ARGV[4])
@@ -100,6 +126,12 @@ return spend
 _END_READING = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 0
+"""
+
+# KEYS: leases, finished; ARGV: lease id
+_RELEASE = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+return redis.call('INCR', KEYS[2])
 """
 
 # KEYS: stop; ARGV: reason
@@ -147,6 +179,7 @@ class FleetState:
     """A fleet's counters, for the ``vastcaptcha budget`` command."""
 
     tasks: int
+    finished: int
     leases: int
     stop: str | None
     start: float | None
@@ -159,13 +192,14 @@ async def fleet_state(client: Redis, crawl: str) -> FleetState:
     k = keys(crawl)
     seconds, micros = await client.time()
     now_ms = seconds * 1000 + micros // 1000
-    tasks = await client.get(k["tasks"])
+    tasks, finished = await client.mget([k["tasks"], k["finished"]])
     leases = await client.zcount(k["leases"], f"({now_ms}", "+inf")
     stop = await client.get(k["stop"])
     start, balance, spent = await client.hmget(k["spend"], ["start", "balance", "spent"])
     reading = bool(await client.exists(k["reading"]))
     return FleetState(
         tasks=int(tasks or 0),
+        finished=int(finished or 0),
         leases=int(leases),
         stop=_text(stop),
         start=None if start is None else float(start),
@@ -212,6 +246,7 @@ class RedisLedger:
             ("take", _TAKE),
             ("record", _RECORD),
             ("end_reading", _END_READING),
+            ("release", _RELEASE),
             ("stop", _STOP),
             ("heartbeat", _HEARTBEAT),
         ):
@@ -232,7 +267,7 @@ class RedisLedger:
         config = self.config
         state, value = await self._script(
             "take",
-            [k["stop"], k["tasks"], k["leases"], k["reading"]],
+            [k["stop"], k["tasks"], k["leases"], k["reading"], k["spend"], k["finished"]],
             [
                 config.max_tasks,
                 config.max_concurrent,
@@ -240,19 +275,29 @@ class RedisLedger:
                 lease_id,
                 config.balance_check_tasks,
                 REASON_BUDGET,
+                config.max_spend,
             ],
         )
         if state == "stop":
             return Admission("stop", reason=value)
-        if state == "wait":
-            return Admission("wait")
+        if state in ("wait", "wait_read"):
+            return Admission("wait", read=state == "wait_read")
         return Admission("ok", int(value), read=state == "read")
 
-    async def record(self, balance: float, taken_at: float, reader: str | None) -> Spend:
+    async def record(
+        self, balance: float, taken_at: float, finished: int, reader: str | None
+    ) -> Spend:
         start, last, spent = await self._script(
             "record",
             [self.keys["spend"], self.keys["reading"], self.keys["stop"]],
-            [repr(balance), repr(taken_at), reader or "", self.config.max_spend, REASON_BUDGET],
+            [
+                repr(balance),
+                repr(taken_at),
+                reader or "",
+                self.config.max_spend,
+                REASON_BUDGET,
+                finished,
+            ],
         )
         return Spend(float(start), float(last), float(spent))
 
@@ -270,13 +315,14 @@ class RedisLedger:
         return result
 
     async def release(self, lease_id: str) -> None:
-        assert self._client is not None
-        await self._run(self._client.zrem(self.keys["leases"], lease_id))
+        await self._script("release", [self.keys["leases"], self.keys["finished"]], [lease_id])
 
-    async def tasks(self) -> int:
+    async def counts(self) -> tuple[int, int]:
         assert self._client is not None
-        value = _text(await self._run(self._client.get(self.keys["tasks"])))
-        return int(value or 0)
+        tasks, finished = await self._run(
+            self._client.mget([self.keys["tasks"], self.keys["finished"]])
+        )
+        return int(tasks or 0), int(finished or 0)
 
     async def close(self) -> None:
         client, self._client = self._client, None

@@ -50,7 +50,7 @@ async def _main(url: str, crawl: str, reset: bool) -> int:
     try:
         state = await fleet_state(client, crawl)
         print(f"fleet {crawl!r} on {safe_url(url)}")
-        print(f"tasks:   {state.tasks}")
+        print(f"tasks:   {state.tasks} ({state.finished} finished)")
         print(f"leases:  {state.leases} live")
         if state.start is not None and state.balance is not None:
             print(f"spent:   {state.spent:.4f} (balance {state.start:.4f} -> {state.balance:.4f})")
