@@ -192,7 +192,7 @@ def test_spend_book_counts_drops_not_top_ups_nor_stale_readings() -> None:
         (0.40, 40, 50, 42, "wait"),  # projected 0.51: wait for tasks to finish
         (0.40, 40, 50, 43, "read"),  # 3 finished since the reading: read again
         (0.40, 40, 50, 50, "read"),  # all over: read again
-        (0.49, 49, 49, 49, "stop"),  # all over and measured: one more would pass
+        (0.495, 49, 49, 49, "stop"),  # all over and measured: one more would pass
     ],
 )
 def test_spend_admission(spent: float, seen: int, tasks: int, finished: int, decision: str) -> None:
