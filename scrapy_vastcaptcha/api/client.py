@@ -41,23 +41,17 @@ from twisted.internet.error import (
     ConnectionDone,
     ConnectionLost,
 )
-from twisted.internet.protocol import Protocol, connectionDone
 from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 from twisted.web.client import (
-    Agent,
-    HTTPConnectionPool,
     RequestTransmissionFailed,
-    ResponseDone,
     ResponseFailed,
     ResponseNeverReceived,
 )
-from twisted.web.http import PotentialDataLoss
-from twisted.web.http_headers import Headers
-from twisted.web.iweb import UNKNOWN_LENGTH, IBodyProducer
-from zope.interface import implementer
 
 from scrapy_vastcaptcha.api import _protocol as protocol
+from scrapy_vastcaptcha.api._http import AgentHttp, LeanHttp, Transport
+from scrapy_vastcaptcha.api._learning import SolveTimeModel
 from scrapy_vastcaptcha.api._protocol import Pending, Solution
 from scrapy_vastcaptcha.api._schedule import (
     DEFAULT_SCHEDULES,
@@ -124,7 +118,7 @@ def _version() -> str:
 
 
 USER_AGENT = f"scrapy-vastcaptcha/{_version()}".encode("ascii")
-_HEADERS = Headers({b"Content-Type": [b"application/json"], b"User-Agent": [USER_AGENT]})
+_METHODS = (protocol.CREATE_TASK, protocol.GET_TASK_RESULT, protocol.GET_BALANCE)
 
 
 @dataclass(frozen=True)
@@ -212,9 +206,11 @@ class VastCaptchaClient:
     :param max_polls: ``getTaskResult`` calls per task before giving up.
     :param max_task_attempts: tasks one solve may create (a fresh task after
         ``ERROR_CAPTCHA_UNSOLVABLE``, an unusable answer and similar).
-    :param poll_interval: overrides every kind's interval (first waits scale
-        with it, see :func:`~scrapy_vastcaptcha.api._schedule.schedules_with_interval`).
-    :param schedules: per-kind :class:`PollSchedule` overrides.
+    :param poll_interval: pins every kind's schedule to this interval (first
+        waits scale with it, see
+        :func:`~scrapy_vastcaptcha.api._schedule.schedules_with_interval`):
+        polls follow it exactly and nothing is learned.
+    :param schedules: per-kind :class:`PollSchedule` overrides, pinned the same way.
     :param retry: backoff policy for transient failures of one call.
     :param max_connections: HTTP calls in flight at once; further calls queue.
     :param on_event: called with a :class:`SolveEvent` after each step (on the
@@ -222,6 +218,17 @@ class VastCaptchaClient:
     :param gate: told of every task before it is created and after it ends
         (spending limits); see :class:`~scrapy_vastcaptcha.api.gate.TaskGate`.
     :param reactor: the Twisted reactor; default the global one.
+    :param agent: a Twisted ``IAgent`` to make the HTTP calls with instead of
+        the client's own keep-alive connections; e.g. treq's
+        ``RequestTraversalAgent`` over the emulator's resource tree runs the
+        client in memory, with no socket. Its connections are the caller's
+        to close.
+
+    Kinds not pinned poll on a schedule learned from the solves this client
+    has seen (:attr:`solve_times`, see :mod:`scrapy_vastcaptcha.api._learning`):
+    the fixed schedule until a kind has 8 solves, then polls placed where its
+    tokens usually become ready, never two polls of a task less than 2 s apart,
+    never more than one per 3 s on average, never past the deadline.
 
     Every numeric option must be a positive finite number (whole for counts);
     anything else raises :class:`~scrapy_vastcaptcha.api.errors.ConfigurationError`
@@ -244,6 +251,7 @@ class VastCaptchaClient:
         on_event: Callable[[SolveEvent], None] | None = None,
         gate: TaskGate | None = None,
         reactor: Any = None,
+        agent: Any = None,
     ) -> None:
         self.api_key = resolve_api_key(api_key)
         self.api_url = resolve_api_url(api_url)
@@ -258,6 +266,13 @@ class VastCaptchaClient:
             else dict(DEFAULT_SCHEDULES)
         )
         self.schedules: dict[str, PollSchedule] = {**base, **(schedules or {})}
+        # Kinds polled exactly on their schedule, learning nothing (every
+        # kind once poll_interval is given).
+        self._pinned: frozenset[str] | None = (
+            None if poll_interval is not None else frozenset(schedules or {})
+        )
+        #: Solve times seen, by kind and site key: what unpinned polls are planned from.
+        self.solve_times = SolveTimeModel()
         self.retry = retry or RetryPolicy()
         self.on_event = on_event
         self.gate = gate
@@ -267,18 +282,21 @@ class VastCaptchaClient:
             reactor = global_reactor
         # Typed loosely: the reactor provides several interfaces at once.
         self._reactor: Any = reactor
-        self._pool = HTTPConnectionPool(reactor, persistent=True)
-        self._pool.maxPersistentPerHost = max_connections
-        self._agent: Any = Agent(
-            reactor, pool=self._pool, connectTimeout=min(self.http_timeout, CONNECT_TIMEOUT)
-        )
         self._host = urlsplit(self.api_url).netloc
-        # Method URLs are encoded once: re-parsing a URL on every poll costs
-        # more CPU than the rest of the call.
-        self._urls = {
-            method: f"{self.api_url}/{method}".encode("ascii")
-            for method in (protocol.CREATE_TASK, protocol.GET_TASK_RESULT, protocol.GET_BALANCE)
-        }
+        self._http: Transport = (
+            LeanHttp(
+                reactor,
+                self.api_url,
+                methods=_METHODS,
+                cap=MAX_ANSWER_BYTES,
+                connect_timeout=min(self.http_timeout, CONNECT_TIMEOUT),
+                user_agent=USER_AGENT,
+            )
+            if agent is None
+            else AgentHttp(
+                agent, self.api_url, methods=_METHODS, cap=MAX_ANSWER_BYTES, user_agent=USER_AGENT
+            )
+        )
         self._slots = defer.DeferredSemaphore(max_connections)
         self._runs: set[_Run] = set()
         #: The first run-fatal error seen; once set, no task is created.
@@ -417,7 +435,7 @@ class VastCaptchaClient:
             assert run.outer is not None
             run.outer.cancel()
         await defer.DeferredList([run.finished for run in runs])
-        await self._pool.closeCachedConnections()
+        await self._http.close()
 
     def _emit(self, event: SolveEvent) -> None:
         # Called on the next reactor turn, not inline: a listener that cancels
@@ -559,14 +577,20 @@ class VastCaptchaClient:
         deadline: float,
         started: float,
     ) -> tuple[Solution, int]:
-        wait = schedule.first_wait
+        kind = task.KIND
+        sitekey: str | None = getattr(task, "website_key", None)
+        learn = self._pinned is not None and kind not in self._pinned
+        created = self._now()
+        plan = self.solve_times.planner(kind, sitekey, schedule, deadline - created, learn=learn)
         body = protocol.task_result_body(self.api_key, task_id)
+        last_processing = 0.0
         for polls in range(1, self.max_polls + 1):
-            remaining = deadline - self._now()
-            if remaining <= 0:
+            # Retries of a failed call happen inside _call, outside the plan.
+            wait = plan.next_wait(self._now() - created)
+            if wait is None:
                 break
-            # Poll once more at the deadline rather than give up early.
-            await self._sleep(run, min(wait, remaining))
+            await self._sleep(run, wait)
+            sent = self._now() - created
             answer = await self._call(
                 run,
                 protocol.GET_TASK_RESULT,
@@ -575,10 +599,12 @@ class VastCaptchaClient:
                 deadline,
             )
             status = answer.status if isinstance(answer, Pending) else "ready"
-            self._emit(SolveEvent("polled", task.KIND, task_id, status, self._now() - started))
+            self._emit(SolveEvent("polled", kind, task_id, status, self._now() - started))
             if isinstance(answer, Solution):
+                if learn and sent > last_processing:
+                    self.solve_times.observe(kind, sitekey, last_processing, sent)
                 return answer, polls
-            wait = schedule.interval
+            last_processing = sent
         else:
             raise SolveTimeoutError(f"task {task_id} not ready after {self.max_polls} polls")
         raise SolveTimeoutError(f"task {task_id} not ready within the solve timeout")
@@ -669,31 +695,21 @@ class VastCaptchaClient:
         return raw
 
     async def _exchange(self, method: str, body: bytes) -> bytes:
-        response: Any = await self._agent.request(
-            b"POST", self._urls[method], _HEADERS.copy(), _BytesProducer(body)
-        )
-        status = response.code
+        answer = await self._http.post(method, body)
+        status = answer.status
         if 300 <= status < 400:
-            _abort(response)
-            location = (response.headers.getRawHeaders(b"location") or [b""])[0]
-            shown = self.api_key.scrub(location.decode("latin-1"))[:300] or "(no Location header)"
+            shown = self.api_key.scrub(answer.location.decode("latin-1"))[:300]
+            shown = shown or "(no Location header)"
             raise ApiRedirectError(
                 f"{method}: the API redirected to {shown} (HTTP {status}); redirects are not "
                 "followed: set the API URL to the right address",
                 location=shown,
             )
         if status >= 500 or status in (408, 429):
-            _abort(response)
             raise TransportError(f"HTTP {status}", method=method)
-        try:
-            content = await _read_capped(response, MAX_ANSWER_BYTES, method)
-        except ProtocolError:
-            if status < 400:
-                raise
-            content = b""
         # Some services echo the request in error descriptions: the key goes
         # no further than this line (and decoded strings are scrubbed again).
-        content = self.api_key.scrub_bytes(content)
+        content = self.api_key.scrub_bytes(answer.body)
         if status >= 400 or status < 200:
             # A 4xx may still carry an API error; if not, say which status it was.
             try:
@@ -747,99 +763,11 @@ class _ConnectFailure(Exception):
         self.error = error
 
 
-class _CappedBody(Protocol):
-    """Collects a response body up to ``cap`` bytes; past it, aborts the
-    connection and fails without buffering the rest."""
-
-    def __init__(self, finished: defer.Deferred[bytes], cap: int, method: str) -> None:
-        self.finished = finished
-        self.cap = cap
-        self.method = method
-        self.parts: list[bytes] = []
-        self.size = 0
-
-    def dataReceived(self, data: bytes) -> None:
-        if self.finished.called:
-            return
-        self.size += len(data)
-        if self.size > self.cap:
-            self.parts.clear()
-            assert self.transport is not None
-            self.transport.stopProducing()
-            self.finished.errback(
-                ProtocolError(f"answer larger than {self.cap} bytes", method=self.method)
-            )
-            return
-        self.parts.append(data)
-
-    def connectionLost(self, reason: Failure = connectionDone) -> None:
-        if self.finished.called:
-            return
-        if reason.check(ResponseDone, PotentialDataLoss):
-            self.finished.callback(b"".join(self.parts))
-        else:
-            self.finished.errback(reason)
-
-
-# Responses are typed Any: mypy reads zope interface methods as unbound functions.
-def _read_capped(response: Any, cap: int, method: str) -> defer.Deferred[bytes]:
-    if response.length is not UNKNOWN_LENGTH and response.length > cap:
-        _abort(response)
-        return defer.fail(
-            ProtocolError(f"answer of {response.length} bytes is larger than {cap}", method=method)
-        )
-    reader: _CappedBody | None = None
-
-    def cancel(_: defer.Deferred[bytes]) -> None:
-        if reader is not None and reader.transport is not None:
-            reader.transport.stopProducing()
-
-    finished: defer.Deferred[bytes] = defer.Deferred(cancel)
-    reader = _CappedBody(finished, cap, method)
-    response.deliverBody(reader)
-    return finished
-
-
-class _Discard(Protocol):
-    def connectionMade(self) -> None:
-        assert self.transport is not None
-        self.transport.stopProducing()
-
-
-def _abort(response: Any) -> None:
-    """Drop the connection without reading the body (which may be huge)."""
-    response.deliverBody(_Discard())
-
-
 def _quietly(hook: Callable[..., None], *args: Any) -> None:
     try:
         hook(*args)
     except Exception:
         logger.exception("VastCap task gate hook %s failed", getattr(hook, "__name__", hook))
-
-
-@implementer(IBodyProducer)
-class _BytesProducer:
-    """Writes a request body in one go. The default (``FileBodyProducer``)
-    schedules its writes on the *global* reactor, which must not be assumed
-    (or installed as a side effect) when the client was given its own."""
-
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-        self.length = len(body)
-
-    def startProducing(self, consumer: Any) -> defer.Deferred[None]:
-        consumer.write(self.body)
-        return defer.succeed(None)
-
-    def pauseProducing(self) -> None:
-        pass
-
-    def resumeProducing(self) -> None:
-        pass
-
-    def stopProducing(self) -> None:
-        pass
 
 
 def _describe(exc: BaseException) -> str:
