@@ -95,7 +95,7 @@ class MemoryApi:
             self.agent.agent.flush()
             if len(results) == len(calls):
                 return [results[n] for n in range(len(calls))]
-            pending: list[Any] = self.clock.getDelayedCalls()
+            pending: Sequence[Any] = self.clock.getDelayedCalls()
             assert pending, "nothing scheduled and calls still running"
             at = min(call.getTime() for call in pending)
             assert at <= end, f"still running after {limit:g} s"
