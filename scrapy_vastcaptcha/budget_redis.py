@@ -76,14 +76,11 @@ if cap > 0 and not over then
   local done = tonumber(redis.call('GET', KEYS[6]) or '0')
   if spent <= 0 or seen <= 0 then
     if n - done >= every then return {'wait', 'no cost seen yet'} end
-  elseif spent + math.max(0, n + 1 - seen) * spent / seen > cap then
-    if n <= done and done <= seen then
-      over = true
-    elseif done - seen >= every or n <= done then
-      return {'wait_read', 'projected spend'}
-    else
-      return {'wait', 'projected spend'}
-    end
+  elseif n <= done and done <= seen then
+    over = spent + spent / seen > cap + 1e-9  -- budget.ROUNDING
+  elseif spent + (n + 1 - seen) * spent / seen * (1 + 2 / math.sqrt(seen)) > cap + 1e-9 then
+    if done - seen >= every or n <= done then return {'wait_read', 'projected spend'} end
+    return {'wait', 'projected spend'}
   end
 end
 if over then

@@ -188,10 +188,11 @@ def test_spend_book_counts_drops_not_top_ups_nor_stale_readings() -> None:
         (0.0, 0, 2, 0, "ok"),  # no cost seen yet: up to `every` (3) unfinished
         (0.0, 0, 3, 0, "wait"),
         (0.0, 0, 3, 1, "ok"),
-        (0.40, 40, 45, 42, "ok"),  # projected 0.40 + 6 * 0.01 = 0.46
-        (0.40, 40, 50, 42, "wait"),  # projected 0.51: wait for tasks to finish
+        (0.40, 40, 45, 42, "ok"),  # projected 0.40 + 6 * 0.01 * 1.32 = 0.48
+        (0.40, 40, 50, 42, "wait"),  # projected 0.54: wait for tasks to finish
         (0.40, 40, 50, 43, "read"),  # 3 finished since the reading: read again
         (0.40, 40, 50, 50, "read"),  # all over: read again
+        (0.48, 48, 48, 48, "ok"),  # all over and measured: one more fits
         (0.495, 49, 49, 49, "stop"),  # all over and measured: one more would pass
     ],
 )
@@ -201,8 +202,9 @@ def test_spend_admission(spent: float, seen: int, tasks: int, finished: int, dec
 
 
 def test_projected_spend_prices_unfinished_tasks_at_the_average() -> None:
-    # 40 tasks over cost 0.20: the 10 unfinished ones are expected to cost 0.05.
-    assert projected_spend(0.2, tasks=50, finished=40) == pytest.approx(0.25)
+    # 40 tasks over cost 0.20: the 10 unfinished ones are expected to cost
+    # 0.05, plus 2/sqrt(40) = 32 % for the uncertainty of that average.
+    assert projected_spend(0.2, tasks=50, finished=40) == pytest.approx(0.2 + 0.05 * 1.3162, 1e-4)
     # Nothing measured yet: nothing to project from.
     assert projected_spend(0.0, tasks=50, finished=40) == 0.0
     assert projected_spend(0.3, tasks=50, finished=0) == 0.3
