@@ -7,7 +7,8 @@ need to agree. Keys (``{crawl}`` is a hash tag: a Redis Cluster keeps them on
 one node):
 
 * ``vastcaptcha:{crawl}:tasks``: tasks counted against VASTCAPTCHA_MAX_TASKS.
-* ``vastcaptcha:{crawl}:finished``: tasks over (solved, failed or cancelled).
+* ``vastcaptcha:{crawl}:finished``: tasks over (solved, failed, cancelled, or
+  whose lease expired).
 * ``vastcaptcha:{crawl}:leases``: sorted set, lease id -> expiry (ms).
 * ``vastcaptcha:{crawl}:stop``: the close reason once the fleet is stopped.
 * ``vastcaptcha:{crawl}:spend``: hash ``start``, ``balance``, ``read_at``,
@@ -59,7 +60,9 @@ if stop then return {'stop', stop} end
 if redis.call('EXISTS', KEYS[4]) == 1 then return {'wait', 'reading'} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+-- An expired lease's task is over for the counts (its worker died).
+local expired = redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+if expired > 0 then redis.call('INCRBY', KEYS[6], expired) end
 local max_concurrent = tonumber(ARGV[2])
 if max_concurrent > 0 and redis.call('ZCARD', KEYS[3]) >= max_concurrent then
   return {'wait', 'concurrency'}
@@ -126,9 +129,10 @@ return 0
 """
 
 # KEYS: leases, finished; ARGV: lease id
+# Counted once: a lease that expired was counted as finished then.
 _RELEASE = """
-redis.call('ZREM', KEYS[1], ARGV[1])
-return redis.call('INCR', KEYS[2])
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then redis.call('INCR', KEYS[2]) end
+return 0
 """
 
 # KEYS: stop; ARGV: reason

@@ -238,6 +238,9 @@ async def test_concurrency_leases_expire_when_a_worker_dies(redis_url: str, craw
     # The live worker's lease, taken before the dead one's, outlived the lease time.
     client_state = await state(redis_url, crawl)
     assert client_state.leases == 2
+    # The dead worker's task counts as over: MAX_SPEND's projection and its
+    # "every task is over" stop do not wait for it forever.
+    assert client_state.finished == 1
     assert not any(alive.stops + other.stops)
 
     # A release here lets a waiting task go at once.
