@@ -208,7 +208,84 @@ def rows(results: dict[str, Any]) -> tuple[list[Row], dict[str, bool]]:
         )
     if "6" in s:
         out.extend(_session_rows(s["6"], verdicts))
+    if "7" in s:
+        out.extend(_polling_rows(s["7"], verdicts))
     return out, verdicts
+
+
+def _polling_rows(seven: dict[str, Any], verdicts: dict[str, bool]) -> list[Row]:
+    """Learned polling (ours) against the fixed schedule, real time."""
+    out: list[Row] = []
+    cases = seven["cases"]
+
+    def calls(case: dict[str, Any], name: str) -> float:
+        return float(case[name]["calls_per_solve"]["mean"])
+
+    def delay(case: dict[str, Any], name: str, which: str = "median") -> float:
+        return float(case[name]["notice_delay_s"][which])
+
+    targets: dict[str, tuple[float, float | None]] = {
+        # label: (most calls per solve, most median delay; None: the fixed schedule's)
+        "12-18 s": (3.0, 1.0),
+        "5-30 s": (5.1, None),
+        "30 s": (3.0, None),
+    }
+    for label, case in cases.items():
+        most_calls, most_delay = targets.get(label, (math.inf, None))
+        delay_limit = delay(case, "fixed") if most_delay is None else most_delay
+        ok = calls(case, "learned") <= most_calls
+        verdicts[f"scenario 7: calls per solve <= {most_calls:g} on {label} solves"] = ok
+        out.append(
+            (
+                f"7. calls per solve, {label} solves (real time)",
+                f"{_num(calls(case, 'learned'))} (fixed schedule {_num(calls(case, 'fixed'))})",
+                "",
+                "",
+                f"<= {most_calls:g}",
+                _met(ok),
+            )
+        )
+        ok = delay(case, "learned") <= delay_limit
+        verdicts[f"scenario 7: median notice delay <= {delay_limit:.2f} s on {label} solves"] = ok
+        out.append(
+            (
+                f"7. notice delay s, median / p90, {label}",
+                f"{_num(delay(case, 'learned'))} / {_num(delay(case, 'learned', 'p90'))} "
+                f"(fixed {_num(delay(case, 'fixed'))} / {_num(delay(case, 'fixed', 'p90'))})",
+                "",
+                "",
+                f"<= {delay_limit:.2f}" + ("" if most_delay is not None else " (fixed's)"),
+                _met(ok),
+            )
+        )
+    cpu = seven["cpu_1000_pending"]
+    lean, agent = cpu["lean"], cpu["agent"]
+    ok = lean["cpu_percent_of_one_core"] <= 10
+    verdicts["scenario 7: CPU with 1,000 solves pending (client alone) <= 10% of a core"] = ok
+    out.append(
+        (
+            "7. CPU, 1,000 pending, client alone (% of a core)",
+            f"{_num(lean['cpu_percent_of_one_core'], 1)} @ {lean['polls_per_second']:.0f} polls/s "
+            f"(Agent: {_num(agent['cpu_percent_of_one_core'], 1)})",
+            "",
+            "",
+            "<= 10",
+            _met(ok),
+        )
+    )
+    ok = lean["cpu_ms_per_poll"] <= 0.25
+    verdicts["scenario 7: CPU per poll <= 0.25 ms"] = ok
+    out.append(
+        (
+            "7. CPU per poll, ms (lean path vs Agent)",
+            f"{_num(lean['cpu_ms_per_poll'], 3)} (Agent: {_num(agent['cpu_ms_per_poll'], 3)})",
+            "",
+            "",
+            "<= 0.25",
+            _met(ok),
+        )
+    )
+    return out
 
 
 def _against(ours: dict[str, Any], run: dict[str, Any], key: str, digits: int) -> str:

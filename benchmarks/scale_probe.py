@@ -156,6 +156,69 @@ async def probe_sdk(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+async def probe_client(args: argparse.Namespace) -> dict[str, Any]:
+    """The client alone (no crawl) with ``--solves`` pending on the fixed
+    schedule: what one poll costs. ``--client agent`` makes its calls through
+    Twisted's ``Agent`` (the client's transport before the lean path),
+    ``--client lean`` through its own keep-alive connections."""
+    from twisted.internet import reactor
+    from twisted.web.client import Agent, HTTPConnectionPool
+
+    from scrapy_vastcaptcha.api.client import CONNECT_TIMEOUT, VastCaptchaClient
+    from scrapy_vastcaptcha.api.tasks import RecaptchaV2Task
+    from scrapy_vastcaptcha.demo.catalog import SITEKEYS
+
+    agent = None
+    pool = None
+    if args.client == "agent":
+        pool = HTTPConnectionPool(reactor, persistent=True)
+        pool.maxPersistentPerHost = 32
+        agent = Agent(reactor, pool=pool, connectTimeout=CONNECT_TIMEOUT)
+    polls = created = 0
+
+    def count(event: Any) -> None:
+        nonlocal polls, created
+        polls += event.name == "polled"
+        created += event.name == "created"
+
+    client = VastCaptchaClient(args.api_key, args.api_url, on_event=count, agent=agent)
+    solves = [
+        client.solve(
+            RecaptchaV2Task(
+                website_url=f"{args.site}/recaptcha-v2?page={page}",
+                website_key=SITEKEYS["recaptcha-v2"],
+            ),
+            timeout=3600,
+        )
+        for page in range(1, args.solves + 1)
+    ]
+    for solve in solves:
+        solve.addErrback(lambda _: None)
+    started = time.monotonic()
+    while created < args.solves:
+        if time.monotonic() - started > args.setup_timeout:
+            raise RuntimeError(f"only {created} of {args.solves} tasks created")
+        await asyncio.sleep(0.05)
+    # Past the first polls (5 s after creation), into the steady 3 s beat.
+    await asyncio.sleep(6.0)
+    cpu0, wall0, polls0 = time.process_time(), time.monotonic(), polls
+    await asyncio.sleep(args.window)
+    cpu1, wall1, polls1 = time.process_time(), time.monotonic(), polls
+    await client.close_async()
+    if pool is not None:
+        await pool.closeCachedConnections()
+    wall, calls = wall1 - wall0, polls1 - polls0
+    return {
+        "transport": args.client,
+        "solves": args.solves,
+        "window_seconds": round(wall, 2),
+        "polls_in_window": calls,
+        "polls_per_second": round(calls / wall, 1),
+        "cpu_percent_of_one_core": round(100 * (cpu1 - cpu0) / wall, 2),
+        "cpu_ms_per_poll": round(1000 * (cpu1 - cpu0) / calls, 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--api-url", required=True)
@@ -165,8 +228,15 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=15.0)
     parser.add_argument("--setup-timeout", type=float, default=120.0)
     parser.add_argument("--sdk", action="store_true", help="measure the SDK's async client")
+    parser.add_argument(
+        "--client",
+        choices=("lean", "agent"),
+        help="measure our client alone (no crawl) on this transport",
+    )
     args = parser.parse_args()
-    result = runtime.run(lambda: probe_sdk(args) if args.sdk else probe(args))
+    result = runtime.run(
+        lambda: probe_sdk(args) if args.sdk else probe_client(args) if args.client else probe(args)
+    )
     print(json.dumps(result), flush=True)
 
 

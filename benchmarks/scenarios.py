@@ -1,4 +1,4 @@
-"""The six scenarios. Each returns a JSON-ready dict; ``report`` turns them into the table.
+"""The seven scenarios. Each returns a JSON-ready dict; ``report`` turns them into the table.
 
 All times given to the emulator and to the pollers are the real ones divided
 by ``Context.scale`` (10 by default): a 30 s solve takes 3 s, our 3 s poll
@@ -30,6 +30,7 @@ from benchmarks.crawls import (
 from benchmarks.gated_site import GATED_PATH, RunningGate
 from benchmarks.gated_site import SITEKEY as GATE_SITEKEY
 from benchmarks.measure import CpuMeter, summarize
+from benchmarks.polling import learned_polling
 from scrapy_vastcaptcha.api._schedule import TOKEN_SCHEDULE
 from scrapy_vastcaptcha.api.client import VastCaptchaClient
 from scrapy_vastcaptcha.api.tasks import RecaptchaV2Task
@@ -426,6 +427,14 @@ async def session_wide(
     }
 
 
+# -- scenario 7 -------------------------------------------------------------------
+
+
+async def polling(ctx: Context) -> dict[str, Any]:
+    """Learned polling against the fixed schedule, real time; CPU per poll."""
+    return await learned_polling(ctx, _probe)
+
+
 SCENARIOS: dict[str, Callable[[Context], Any]] = {
     "1": solve_bound,
     "2": api_calls,
@@ -433,4 +442,5 @@ SCENARIOS: dict[str, Callable[[Context], Any]] = {
     "4": scale,
     "5": collateral,
     "6": session_wide,
+    "7": polling,
 }

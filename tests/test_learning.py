@@ -209,3 +209,16 @@ def test_memory_stays_bounded_over_many_site_keys() -> None:
 def test_impossible_intervals_are_refused(low: float, high: float) -> None:
     with pytest.raises(ValueError, match="low < high"):
         SolveTimeModel().observe("image", None, low, high)
+
+
+def test_a_call_sent_late_pushes_the_next_one_back() -> None:
+    model = SolveTimeModel()
+    simulate(model, uniform(12, 18, 30))
+    plan = model.planner("recaptcha-v2", None, TOKEN_SCHEDULE, DEADLINE)
+    first = plan.next_wait(0.0)
+    assert first is not None
+    # The first call waited 1.5 s for a connection slot before going out.
+    plan.sent(first + 1.5)
+    second = plan.next_wait(first + 1.6)
+    assert second is not None
+    assert first + 1.6 + second >= first + 1.5 + MIN_GAP

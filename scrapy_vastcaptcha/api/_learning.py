@@ -6,7 +6,8 @@ reports each solved task's ready interval::
     plan = model.planner(task.KIND, sitekey, schedule, deadline, learn=not pinned)
     while (wait := plan.next_wait(now() - created)) is not None:
         await sleep(wait)
-        sent = now() - created
+        sent = now() - created  # as the call goes out, after any wait for a slot
+        plan.sent(sent)
         if (await get_task_result()) is ready:
             model.observe(task.KIND, sitekey, last_processing_sent or 0.0, sent)
             ...
@@ -140,6 +141,12 @@ class PollPlan:
         self._calls += 1
         self._last = at
         return at - elapsed
+
+    def sent(self, elapsed: float) -> None:
+        """The call was sent ``elapsed`` seconds after ``createTask``: later
+        than planned if it waited for a connection or was retried. The next
+        call keeps its distance from then, not from the planned time."""
+        self._last = max(self._last, elapsed)
 
 
 class SolveTimeModel:

@@ -583,20 +583,28 @@ class VastCaptchaClient:
         created = self._now()
         plan = self.solve_times.planner(kind, sitekey, schedule, deadline - created, learn=learn)
         body = protocol.task_result_body(self.api_key, task_id)
-        last_processing = 0.0
+        last_processing = sent = 0.0
+
+        def sending() -> None:
+            # When the call really goes out: a wait for a connection slot or a
+            # retry makes it later than planned, and the next keeps 2 s from it.
+            nonlocal sent
+            sent = self._now() - created
+            plan.sent(sent)
+
         for polls in range(1, self.max_polls + 1):
             # Retries of a failed call happen inside _call, outside the plan.
             wait = plan.next_wait(self._now() - created)
             if wait is None:
                 break
             await self._sleep(run, wait)
-            sent = self._now() - created
             answer = await self._call(
                 run,
                 protocol.GET_TASK_RESULT,
                 body,
                 lambda raw: protocol.parse_task_result(raw, task, key=self.api_key),
                 deadline,
+                on_send=sending,
             )
             status = answer.status if isinstance(answer, Pending) else "ready"
             self._emit(SolveEvent("polled", kind, task_id, status, self._now() - started))
@@ -620,10 +628,13 @@ class VastCaptchaClient:
         deadline: float | None,
         *,
         retry_unusable: bool = True,
+        on_send: Callable[[], None] | None = None,
     ) -> T:
         """POST ``body`` to ``method`` and parse the answer, retrying transient
         failures (transport errors, no free slot and, unless
-        ``retry_unusable`` is false, unusable 2xx answers) with backoff."""
+        ``retry_unusable`` is false, unusable 2xx answers) with backoff.
+        ``on_send`` is called as each attempt goes out (after any wait for a
+        connection slot)."""
         failures = connect_failures = 0
         error: VastCaptchaError
         while True:
@@ -636,7 +647,7 @@ class VastCaptchaClient:
                 # The poll due at the deadline still gets a moment to answer.
                 timeout = min(timeout, max(remaining, LAST_CALL_GRACE))
             try:
-                raw = await self._post(run, method, body, timeout)
+                raw = await self._post(run, method, body, timeout, on_send)
                 return parse(raw)
             except AccountError as exc:
                 self.fatal_error = self.fatal_error or exc
@@ -670,10 +681,19 @@ class VastCaptchaClient:
             raise SolveTimeoutError(f"{method}: solve timeout reached while retrying ({error})")
         await self._sleep(run, delay)
 
-    async def _post(self, run: _Run, method: str, body: bytes, timeout: float) -> bytes:
+    async def _post(
+        self,
+        run: _Run,
+        method: str,
+        body: bytes,
+        timeout: float,
+        on_send: Callable[[], None] | None = None,
+    ) -> bytes:
         await self._slots.acquire()
         try:
             run.check()
+            if on_send is not None:
+                on_send()
             exchange = defer.Deferred.fromCoroutine(self._exchange(method, body))
             timer = self._reactor.callLater(timeout, exchange.cancel)
             try:
