@@ -74,6 +74,19 @@ def stall() -> Answer:
     return answer
 
 
+def raw_bytes(data: bytes) -> Answer:
+    """Write ``data`` as it is on the connection (not HTTP, or HTTP cut short)
+    and close it."""
+
+    def answer(request: Request, call: Call) -> None:
+        transport: Any = request.channel.transport
+        transport.write(data)
+        call.sent = len(data)
+        transport.loseConnection()
+
+    return answer
+
+
 def redirect(location: bytes, status: int = 302) -> Answer:
     return raw_answer(b"", status, {b"location": location})
 

@@ -41,6 +41,7 @@ from tests.hostile_api import (
     huge,
     json_answer,
     raw_answer,
+    raw_bytes,
     redirect,
     stall,
 )
@@ -596,6 +597,59 @@ async def test_odd_statuses_spend_at_most_the_task_budget(api: HostileApi, statu
         await client.solve(task())
     await client.close()
     assert 1 <= api.methods().count("createTask") <= 3
+
+
+# -- 7b. the keep-alive connections ------------------------------------------------
+
+READY = json_answer({"status": "ready", "solution": {"gRecaptchaResponse": "tok"}})
+PROCESSING = json_answer({"status": "processing"})
+
+
+@pytest_twisted.ensureDeferred
+async def test_calls_share_one_kept_alive_connection(api: HostileApi) -> None:
+    api.on("getTaskResult", *[PROCESSING] * 5, READY)
+    client = client_for(api.url)
+    result = await client.solve(task())
+    balance = await client.get_balance()
+    await client.close()
+    assert result.polls == 6
+    assert balance == 5.0
+    assert api.connections == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_connection_the_server_closes_is_replaced(api: HostileApi) -> None:
+    closing = raw_answer(b'{"status":"processing"}', headers={b"connection": b"close"})
+    api.on("getTaskResult", closing, closing, READY)
+    client = client_for(api.url)
+    result = await client.solve(task())
+    await client.close()
+    assert result.token == "tok"
+    # createTask and the first poll share one; each closing answer ends its own.
+    assert api.connections == 3
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"NOT HTTP AT ALL\r\n\r\n",
+        b'HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{"status":',
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ],
+    ids=["garbage", "cut-short", "bad-chunk"],
+)
+@pytest_twisted.ensureDeferred
+async def test_broken_http_is_a_transport_error_and_retried(api: HostileApi, data: bytes) -> None:
+    api.on("getTaskResult", raw_bytes(data), raw_bytes(data), READY)
+    events = Events()
+    client = client_for(api.url, on_event=events)
+    result = await client.solve(task())
+    await client.close()
+    await turn()
+    assert result.token == "tok"
+    retries = [e for e in events.seen if e.name == "retrying"]
+    assert len(retries) == 2
+    assert all(isinstance(e.error, TransportError) for e in retries)
 
 
 # -- 8. the task gate ------------------------------------------------------------
