@@ -256,6 +256,39 @@ def hcaptcha_declared() -> Case:
     )
 
 
+def hcaptcha_invisible() -> Case:
+    # the submit button runs the (invisible) challenge and posts what it resolves
+    html = f"""{_HEAD}<body>
+<form id="f" method="post" action="{SUBMIT_URL}">
+  <input type="hidden" name="hc_token" id="hc_token">
+  <div class="h-captcha" data-sitekey="{HCAPTCHA_KEY}" data-size="invisible"
+       data-callback="onHc"></div>
+  <button type="submit">Send</button>
+</form>
+<script>
+{_REPORT}
+function onHc(token) {{ report(token); }}
+document.getElementById("f").addEventListener("submit", function (event) {{
+  event.preventDefault();
+  hcaptcha.execute({{async: true}}).then(function (answer) {{
+    document.getElementById("hc_token").value = answer.response;
+    event.target.submit();
+  }});
+}});
+</script>
+<script src="https://js.hcaptcha.com/1/api.js" async defer></script>
+</body></html>"""
+    return Case(
+        "hcaptcha-invisible",
+        html,
+        "hcaptcha",
+        HCAPTCHA_KEY,
+        "hcaptcha",
+        "hc_token",
+        invisible=True,
+    )
+
+
 def turnstile_explicit() -> Case:
     html = f"""{_HEAD}<body>
 <form id="f" method="post" action="{SUBMIT_URL}">
@@ -347,5 +380,11 @@ def all_cases() -> list[Case]:
         recaptcha_v3_field,
     )
     recaptcha = [build(shape) for build in builds for shape in RECAPTCHA_SHAPES]
-    others = [hcaptcha_explicit(), hcaptcha_declared(), turnstile_explicit(), turnstile_declared()]
+    others = [
+        hcaptcha_explicit(),
+        hcaptcha_declared(),
+        hcaptcha_invisible(),
+        turnstile_explicit(),
+        turnstile_declared(),
+    ]
     return [*recaptcha, *others]

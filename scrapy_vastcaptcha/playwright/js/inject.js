@@ -4,9 +4,9 @@
  * arrives as data. Writes the widget's own fields (never other widgets'),
  * reads them back, and makes the library's own API answer with the token for
  * pages that ask it rather than read the fields: getResponse (reCAPTCHA,
- * hCaptcha, Turnstile), and for reCAPTCHA execute (resolving with the token,
- * and calling the widget's callback as the library would), reset forgetting
- * it. The callback is fired later by fire.js, once every widget of the page
+ * hCaptcha, Turnstile), execute for reCAPTCHA and hCaptcha (resolving with
+ * the token and calling the widget's callback, as the libraries do), reset
+ * forgetting it. The callback is fired later by fire.js, once every widget of the page
  * holds its token.
  */
 (arg) => {
@@ -114,11 +114,16 @@
         return original.apply(this, arguments);
       }
     );
-    if (provider !== "recaptcha") {
+    if (provider === "turnstile") {
       return false;
     }
     return override(api, "execute", (original) =>
-      function (target) {
+      function (target, options) {
+        // hCaptcha's execute takes (id, options) or (options)
+        if (provider === "hcaptcha" && target && typeof target === "object") {
+          options = target;
+          target = undefined;
+        }
         const entry = owner(provider, target);
         if (!entry) {
           return original.apply(this, arguments);
@@ -132,11 +137,14 @@
         if (typeof callback === "string") {
           callback = callback.split(".").reduce((value, part) => (value == null ? undefined : value[part]), window);
         }
+        const token = entry.token;
         if (typeof callback === "function") {
-          const token = entry.token;
           setTimeout(() => callback(token), 0);
         }
-        return Promise.resolve(entry.token);
+        if (provider === "hcaptcha") {
+          return options && options.async ? Promise.resolve({ response: token, key: "" }) : undefined;
+        }
+        return Promise.resolve(token);
       }
     );
   }
