@@ -16,6 +16,8 @@ process) or, with a Redis URL, :class:`scrapy_vastcaptcha.budget_redis.RedisLedg
   ``VASTCAPTCHA_BALANCE_CHECK_INTERVAL`` seconds, at close, and after every
   ``VASTCAPTCHA_BALANCE_CHECK_TASKS``-th task; further tasks wait for that
   reading, so at most that many tasks are ever created between two readings.
+  Tasks in flight (charged only once solved) are counted in advance at the
+  average cost measured so far (:func:`spend_admission`).
 * ``VASTCAPTCHA_MIN_BALANCE``: one warning, and a stop with
   ``VASTCAPTCHA_STOP_AT_MIN_BALANCE``.
 * with Redis, ``VASTCAPTCHA_MAX_CONCURRENT`` tasks in flight fleet-wide, held
