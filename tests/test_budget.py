@@ -277,15 +277,18 @@ def crawl_until_refused(
             account.solve()
         guard.release(lease)
 
-    while True:
+    for _ in range(10_000):  # far more than any cap in these tests allows
         if len(pending) >= in_flight:
             finish()
         outcome: list[Any] = []
         defer.Deferred.fromCoroutine(guard.acquire(TASK)).addBoth(outcome.append)
-        while not outcome:
+        for _ in range(1000):
+            if outcome:
+                break
             if pending:
                 finish()
             clock.advance(WAIT_POLL)
+        assert outcome, "a task waits for ever"
         if isinstance(outcome[0], Failure):
             refusal = outcome[0].value
             assert isinstance(refusal, BudgetExhaustedError)
@@ -294,6 +297,8 @@ def crawl_until_refused(
         created += 1
         pending.append((created, outcome[0]))
         most = max(most, len(pending))
+    else:
+        raise AssertionError("the budget never stopped the crawl")
     while pending:
         finish()
     return created, most, refusal.reason
