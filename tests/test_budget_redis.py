@@ -189,14 +189,21 @@ async def test_max_tasks_is_atomic_across_workers(redis_url: str, crawl: str) ->
 
 def test_max_tasks_is_atomic_across_processes(redis_url: str, crawl: str) -> None:
     settings = ("VASTCAPTCHA_MAX_TASKS=60", "VASTCAPTCHA_MAX_CONCURRENT=4")
-    processes = [start_worker(redis_url, crawl, "drain", *settings) for _ in range(3)]
-    for process in processes:
-        go(process)
+    processes: list[subprocess.Popen[str]] = []
     results = []
-    for process in processes:
-        out, _ = process.communicate(timeout=60)
-        assert process.returncode == 0
-        results.append(out.split())
+    try:
+        processes.extend(start_worker(redis_url, crawl, "drain", *settings) for _ in range(3))
+        for process in processes:
+            go(process)
+        for process in processes:
+            out, _ = process.communicate(timeout=60)
+            assert process.returncode == 0
+            results.append(out.split())
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
     assert sum(int(created) for _, created, _ in results) == 60
     assert {reason for _, _, reason in results} == {REASON_BUDGET}
 
