@@ -229,11 +229,13 @@ async def test_concurrency_leases_expire_when_a_worker_dies(redis_url: str, craw
         "hold",
         *(f"{name}={value}" for name, value in settings.items()),
     )
-    go(dying)
-    assert dying.stdout is not None
-    assert (await threads.deferToThread(dying.stdout.readline)).startswith("held ")
-    dying.send_signal(signal.SIGKILL)
-    dying.communicate(timeout=10)
+    try:
+        go(dying)
+        assert dying.stdout is not None
+        assert (await threads.deferToThread(dying.stdout.readline)).startswith("held ")
+    finally:
+        dying.send_signal(signal.SIGKILL)
+        dying.communicate(timeout=10)
     assert (await state(redis_url, crawl)).leases == 2
 
     killed_at = time.monotonic()
