@@ -19,7 +19,6 @@ __version__ = "0.2.0"
 _EXPORTS: dict[str, str] = {
     "Addon": "scrapy_vastcaptcha.addon",
     "VastCaptchaMiddleware": "scrapy_vastcaptcha.middleware",
-    "CaptchaError": "scrapy_vastcaptcha.middleware",
     "VastCaptchaClient": "scrapy_vastcaptcha.api",
     "SolveEvent": "scrapy_vastcaptcha.api",
     "SolveResult": "scrapy_vastcaptcha.api",
@@ -32,6 +31,10 @@ _EXPORTS: dict[str, str] = {
         name: "scrapy_vastcaptcha.api"
         for name in (
             "AccountError",
+            "BudgetExhaustedError",
+            "CaptchaError",
+            "ProtocolError",
+            "TaskGate",
             "ApiError",
             "ConfigurationError",
             "InvalidTaskError",
@@ -62,6 +65,7 @@ __all__ = [
     "Addon",
     "ApiError",
     "ApiKey",
+    "BudgetExhaustedError",
     "CaptchaError",
     "ConfigurationError",
     "FunCaptchaTask",
@@ -70,6 +74,7 @@ __all__ = [
     "InvalidTaskError",
     "Pending",
     "PollSchedule",
+    "ProtocolError",
     "RecaptchaV2Task",
     "RecaptchaV3Task",
     "RetryPolicy",
@@ -81,6 +86,7 @@ __all__ = [
     "SolveTimeoutError",
     "Task",
     "TaskFailedError",
+    "TaskGate",
     "TransportError",
     "TurnstileTask",
     "VastCaptchaClient",
@@ -105,8 +111,11 @@ if TYPE_CHECKING:
     from scrapy_vastcaptcha.api.errors import (
         AccountError,
         ApiError,
+        BudgetExhaustedError,
+        CaptchaError,
         ConfigurationError,
         InvalidTaskError,
+        ProtocolError,
         Scope,
         ServiceBusyError,
         SolveTimeoutError,
@@ -114,6 +123,7 @@ if TYPE_CHECKING:
         TransportError,
         VastCaptchaError,
     )
+    from scrapy_vastcaptcha.api.gate import TaskGate
     from scrapy_vastcaptcha.api.tasks import (
         FunCaptchaTask,
         HCaptchaTask,
@@ -123,4 +133,4 @@ if TYPE_CHECKING:
         Task,
         TurnstileTask,
     )
-    from scrapy_vastcaptcha.middleware import CaptchaError, VastCaptchaMiddleware
+    from scrapy_vastcaptcha.middleware import VastCaptchaMiddleware

@@ -48,7 +48,7 @@ from scrapy_vastcaptcha.api.errors import (
     ConfigurationError,
     VastCaptchaError,
 )
-from scrapy_vastcaptcha.config import DEFAULTS as MIDDLEWARE_DEFAULTS
+from scrapy_vastcaptcha.config import DEFAULTS, read_setting
 
 logger = logging.getLogger(__name__)
 
@@ -56,20 +56,6 @@ REASON_BUDGET = "vastcaptcha_budget_exhausted"
 REASON_MIN_BALANCE = "vastcaptcha_min_balance"
 #: Redis became unreachable mid-crawl: no task is created without the fleet's limits.
 REASON_REDIS_LOST = "vastcaptcha_redis_lost"
-
-#: The budget settings with their defaults (0 means "no limit", as for
-#: Scrapy's CLOSESPIDER_* settings).
-DEFAULTS: dict[str, Any] = {
-    "VASTCAPTCHA_MAX_TASKS": 0,
-    "VASTCAPTCHA_MAX_SPEND": 0.0,
-    "VASTCAPTCHA_MIN_BALANCE": None,
-    "VASTCAPTCHA_STOP_AT_MIN_BALANCE": False,
-    "VASTCAPTCHA_BALANCE_CHECK_TASKS": 10,
-    "VASTCAPTCHA_BALANCE_CHECK_INTERVAL": 30.0,
-    "VASTCAPTCHA_REDIS_URL": None,
-    "VASTCAPTCHA_CRAWL_NAME": None,
-    "VASTCAPTCHA_LEASE_TIME": 30.0,
-}
 
 #: Seconds between two tries of a waiting task (fleet concurrency full, or a
 #: balance reading pending in another process); a release here retries at once.
@@ -87,7 +73,7 @@ class BudgetConfig:
     max_spend: float = 0.0
     min_balance: float | None = None
     stop_at_min_balance: bool = False
-    max_concurrent: int = MIDDLEWARE_DEFAULTS["VASTCAPTCHA_MAX_CONCURRENT"]
+    max_concurrent: int = DEFAULTS["VASTCAPTCHA_MAX_CONCURRENT"]
     balance_check_tasks: int = DEFAULTS["VASTCAPTCHA_BALANCE_CHECK_TASKS"]
     balance_check_interval: float = DEFAULTS["VASTCAPTCHA_BALANCE_CHECK_INTERVAL"]
     redis_url: str | None = None
@@ -122,25 +108,25 @@ class BudgetConfig:
         redis_url, url_setting = _redis_url(settings)
         crawl_name = str(settings.get("VASTCAPTCHA_CRAWL_NAME") or spider_name)
         config = cls(
-            max_tasks=_number(settings, "VASTCAPTCHA_MAX_TASKS", settings.getint, DEFAULTS),
-            max_spend=_number(settings, "VASTCAPTCHA_MAX_SPEND", settings.getfloat, DEFAULTS),
+            max_tasks=_number(settings, "VASTCAPTCHA_MAX_TASKS", settings.getint),
+            max_spend=_number(settings, "VASTCAPTCHA_MAX_SPEND", settings.getfloat),
             min_balance=None
             if min_balance in (None, "")
-            else _number(settings, "VASTCAPTCHA_MIN_BALANCE", settings.getfloat, DEFAULTS),
-            stop_at_min_balance=_get(settings, "VASTCAPTCHA_STOP_AT_MIN_BALANCE", settings.getbool),
-            max_concurrent=_number(
-                settings, "VASTCAPTCHA_MAX_CONCURRENT", settings.getint, MIDDLEWARE_DEFAULTS
+            else _number(settings, "VASTCAPTCHA_MIN_BALANCE", settings.getfloat),
+            stop_at_min_balance=read_setting(
+                settings, "VASTCAPTCHA_STOP_AT_MIN_BALANCE", settings.getbool
             ),
+            max_concurrent=_number(settings, "VASTCAPTCHA_MAX_CONCURRENT", settings.getint),
             balance_check_tasks=_number(
-                settings, "VASTCAPTCHA_BALANCE_CHECK_TASKS", settings.getint, DEFAULTS
+                settings, "VASTCAPTCHA_BALANCE_CHECK_TASKS", settings.getint
             ),
             balance_check_interval=_number(
-                settings, "VASTCAPTCHA_BALANCE_CHECK_INTERVAL", settings.getfloat, DEFAULTS
+                settings, "VASTCAPTCHA_BALANCE_CHECK_INTERVAL", settings.getfloat
             ),
             redis_url=redis_url,
             redis_url_setting=url_setting,
             crawl_name=crawl_name,
-            lease_time=_number(settings, "VASTCAPTCHA_LEASE_TIME", settings.getfloat, DEFAULTS),
+            lease_time=_number(settings, "VASTCAPTCHA_LEASE_TIME", settings.getfloat),
         )
         for name in (
             "max_concurrent",
@@ -180,21 +166,12 @@ def _redis_url(settings: BaseSettings) -> tuple[str | None, str]:
     return f"redis://{host}:{port}/{db}", "REDIS_HOST/REDIS_PORT"
 
 
-def _get(settings: BaseSettings, name: str, getter: Callable[..., Any]) -> Any:
-    try:
-        return getter(name, DEFAULTS[name])
-    except (TypeError, ValueError) as exc:
-        raise ConfigurationError(f"{name}: cannot use {settings.get(name)!r} ({exc})") from None
-
-
-def _number(
-    settings: BaseSettings, name: str, getter: Callable[..., Any], defaults: dict[str, Any]
-) -> Any:
-    raw = settings.get(name, defaults[name])
+def _number(settings: BaseSettings, name: str, getter: Callable[..., Any]) -> Any:
+    raw = settings.get(name, DEFAULTS[name])
     if isinstance(raw, bool):
         raise ConfigurationError(f"{name} must be a number, got {raw!r}")
     try:
-        value = getter(name, defaults[name])
+        value = getter(name, DEFAULTS[name])
     except (TypeError, ValueError):
         raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
     if not value >= 0:  # NaN too

@@ -39,6 +39,17 @@ DEFAULTS: dict[str, Any] = {
     "VASTCAPTCHA_PRIORITY_ADJUST": 100,
     "VASTCAPTCHA_LOG_INTERVAL": 30.0,
     "VASTCAPTCHA_SESSION_CHALLENGES": "auto",
+    # Spending limits (scrapy_vastcaptcha.budget); 0 means no limit, as for
+    # Scrapy's CLOSESPIDER_* settings.
+    "VASTCAPTCHA_MAX_TASKS": 0,
+    "VASTCAPTCHA_MAX_SPEND": 0.0,
+    "VASTCAPTCHA_MIN_BALANCE": None,
+    "VASTCAPTCHA_STOP_AT_MIN_BALANCE": False,
+    "VASTCAPTCHA_BALANCE_CHECK_TASKS": 10,
+    "VASTCAPTCHA_BALANCE_CHECK_INTERVAL": 30.0,
+    "VASTCAPTCHA_REDIS_URL": None,
+    "VASTCAPTCHA_CRAWL_NAME": None,
+    "VASTCAPTCHA_LEASE_TIME": 30.0,
 }
 
 
@@ -73,7 +84,7 @@ class MiddlewareConfig:
                 f"or the {ENV_API_KEY} environment variable"
             ) from None
         detect = tuple(
-            kind.strip() for kind in _get(settings, "VASTCAPTCHA_DETECT", settings.getlist)
+            kind.strip() for kind in read_setting(settings, "VASTCAPTCHA_DETECT", settings.getlist)
         )
         unknown = sorted(set(detect) - set(DETECTABLE_KINDS))
         if unknown:
@@ -88,20 +99,22 @@ class MiddlewareConfig:
             api_url=resolve_api_url(settings.get("VASTCAPTCHA_API_URL") or None),
             poll_interval=None
             if poll in (None, "")
-            else _get(settings, "VASTCAPTCHA_POLL_INTERVAL", settings.getfloat),
-            timeout=_get(settings, "VASTCAPTCHA_TIMEOUT", settings.getfloat),
-            http_timeout=_get(settings, "VASTCAPTCHA_HTTP_TIMEOUT", settings.getfloat),
-            max_concurrent=_get(settings, "VASTCAPTCHA_MAX_CONCURRENT", settings.getint),
-            max_attempts=_get(settings, "VASTCAPTCHA_MAX_ATTEMPTS", settings.getint),
-            token_max_age=_get(settings, "VASTCAPTCHA_TOKEN_MAX_AGE", settings.getfloat),
+            else read_setting(settings, "VASTCAPTCHA_POLL_INTERVAL", settings.getfloat),
+            timeout=read_setting(settings, "VASTCAPTCHA_TIMEOUT", settings.getfloat),
+            http_timeout=read_setting(settings, "VASTCAPTCHA_HTTP_TIMEOUT", settings.getfloat),
+            max_concurrent=read_setting(settings, "VASTCAPTCHA_MAX_CONCURRENT", settings.getint),
+            max_attempts=read_setting(settings, "VASTCAPTCHA_MAX_ATTEMPTS", settings.getint),
+            token_max_age=read_setting(settings, "VASTCAPTCHA_TOKEN_MAX_AGE", settings.getfloat),
             detect=detect,
             v3_min_score=None
             if score in (None, "")
-            else _get(settings, "VASTCAPTCHA_V3_MIN_SCORE", settings.getfloat),
-            forward_proxy=_get(settings, "VASTCAPTCHA_FORWARD_PROXY", settings.getbool),
-            forward_user_agent=_get(settings, "VASTCAPTCHA_FORWARD_USER_AGENT", settings.getbool),
-            priority_adjust=_get(settings, "VASTCAPTCHA_PRIORITY_ADJUST", settings.getint),
-            log_interval=_get(settings, "VASTCAPTCHA_LOG_INTERVAL", settings.getfloat),
+            else read_setting(settings, "VASTCAPTCHA_V3_MIN_SCORE", settings.getfloat),
+            forward_proxy=read_setting(settings, "VASTCAPTCHA_FORWARD_PROXY", settings.getbool),
+            forward_user_agent=read_setting(
+                settings, "VASTCAPTCHA_FORWARD_USER_AGENT", settings.getbool
+            ),
+            priority_adjust=read_setting(settings, "VASTCAPTCHA_PRIORITY_ADJUST", settings.getint),
+            log_interval=read_setting(settings, "VASTCAPTCHA_LOG_INTERVAL", settings.getfloat),
             session_challenges=str(
                 settings.get("VASTCAPTCHA_SESSION_CHALLENGES", "auto") or "auto"
             ).lower(),
@@ -126,7 +139,8 @@ class MiddlewareConfig:
         return config
 
 
-def _get(settings: BaseSettings, name: str, getter: Callable[..., T]) -> T:
+def read_setting(settings: BaseSettings, name: str, getter: Callable[..., T]) -> T:
+    """``getter(name, default)``, or a :class:`ConfigurationError` naming the setting."""
     try:
         return getter(name, DEFAULTS[name])
     except (TypeError, ValueError) as exc:

@@ -41,6 +41,7 @@ from scrapy_vastcaptcha import signals as vc_signals
 from scrapy_vastcaptcha.analysis import AnalysisConfig, PagePlan, Verdict, analyse
 from scrapy_vastcaptcha.api.client import SolveEvent, SolveResult, VastCaptchaClient
 from scrapy_vastcaptcha.api.errors import (
+    CaptchaError,
     ConfigurationError,
     Scope,
     VastCaptchaError,
@@ -54,6 +55,8 @@ from scrapy_vastcaptcha.resubmit import build_request
 from scrapy_vastcaptcha.sessions import Evidence, SharedChallenges, challenge_key
 from scrapy_vastcaptcha.sessions import declared_or_evident as session_evidence
 from scrapy_vastcaptcha.state import STATE_KEY, SolveState, with_state
+
+__all__ = ["STATS", "CaptchaError", "PendingSolvesPipeline", "VastCaptchaMiddleware"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,22 +92,6 @@ STATS: dict[str, str] = {
     "requeued_at_close": "requests whose solve was pending when the spider closed, given back "
     "to the scheduler (kept by JOBDIR)",
 }
-
-
-class CaptchaError(VastCaptchaError):
-    """Delivered to a request's errback when its captcha could not be handled.
-
-    ``code`` is the VastCap error code (``ERROR_CAPTCHA_UNSOLVABLE``...) or one
-    of ours: ``MAX_ATTEMPTS`` (the site kept showing a captcha),
-    ``TOO_MANY_CAPTCHAS``, ``NO_FORM``, ``INVALID_TASK`` (bad meta or widget
-    data), ``NOT_HTML``, ``NO_IMAGE``, ``IMAGE_DOWNLOAD``, ``SOLVE_TIMEOUT``,
-    ``TRANSPORT_ERROR``.
-    """
-
-    def __init__(self, code: str, message: str) -> None:
-        self.code = code
-        self.message = message
-        super().__init__(f"{code}: {message}")
 
 
 @dataclass

@@ -16,14 +16,8 @@ from form2request import form2request
 from scrapy import Request
 from scrapy.http import FormRequest, TextResponse
 
-from scrapy_vastcaptcha.api.errors import VastCaptchaError
+from scrapy_vastcaptcha.api.errors import NoFormError
 from scrapy_vastcaptcha.captcha import Captcha
-
-
-class InjectionError(VastCaptchaError):
-    """There is nowhere to put the token (no form holds the widget)."""
-
-    code = "NO_FORM"
 
 
 @dataclass(frozen=True)
@@ -81,20 +75,20 @@ def plan_form(
     """Read the form (by CSS selector, or by index) that the captchas' tokens go into."""
     if form_css is None and form_index is None:
         kinds = ", ".join(c.kind for c in captchas)
-        raise InjectionError(
+        raise NoFormError(
             f"no <form> holds the {kinds} widget on {response.url}; name one with "
             'request.meta["vastcaptcha"] = {"form": "<css selector>", ...}'
         )
     forms = response.css(form_css) if form_css else response.xpath("//form")[form_index or 0 :]
     if not forms:
-        raise InjectionError(f"no form matches {form_css!r} on {response.url}")
+        raise NoFormError(f"no form matches {form_css!r} on {response.url}")
     token_fields = tuple((name, i) for i, c in enumerate(captchas) for name in c.fields)
     # form2request collects the fields exactly as a browser would (selects,
     # checkboxes, the clicked submit button); token fields are left blank.
     try:
         request = form2request(forms[0], {name: "" for name, _ in token_fields})
     except ValueError as exc:
-        raise InjectionError(f"cannot use the captcha form on {response.url}: {exc}") from None
+        raise NoFormError(f"cannot use the captcha form on {response.url}: {exc}") from None
     # form2request percent-encodes as UTF-8 whatever the page's charset; the
     # resubmission re-encodes in the page's charset, as a browser would.
     parts = urlsplit(request.url)

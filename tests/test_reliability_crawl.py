@@ -13,9 +13,9 @@ import pytest
 import pytest_twisted
 import scrapy
 
+from scrapy_vastcaptcha import CaptchaError
 from scrapy_vastcaptcha.api.credentials import ApiKey
 from scrapy_vastcaptcha.demo.spider import ShopSpider, expected_skus
-from scrapy_vastcaptcha.middleware import CaptchaError
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
 from tests import static_site
 from tests.crawling import captcha_settings, crawl, crawl_requests, finish, items, start_crawl

@@ -191,6 +191,27 @@ class BudgetExhaustedError(VastCaptchaError):
         self.reason = reason
 
 
+class NoFormError(VastCaptchaError):
+    """There is nowhere to put the token: no form holds the widget."""
+
+    code = "NO_FORM"
+
+
+class CaptchaError(VastCaptchaError):
+    """Delivered to a request's errback when its captcha could not be handled.
+
+    ``code`` is the VastCap error code (``ERROR_CAPTCHA_UNSOLVABLE``...) or one
+    of ours: ``MAX_ATTEMPTS`` (the site kept showing a captcha),
+    ``TOO_MANY_CAPTCHAS``, ``NO_FORM``, ``INVALID_TASK`` (bad meta or widget
+    data), ``NOT_HTML``, ``NO_IMAGE``, ``IMAGE_DOWNLOAD``, ``SOLVE_TIMEOUT``,
+    ``TRANSPORT_ERROR``, ``PROTOCOL_ERROR``, ``CONNECTION_FAILED``.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        self.message = message
+        super().__init__(f"{code}: {message}", code=code)
+
+
 def api_error(code: str, description: str = "", *, method: str = "") -> ApiError:
     """The :class:`ApiError` subclass that matches the code's scope."""
     scope = classify(code)
