@@ -8,6 +8,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+import pytest
+
 import scrapy_vastcaptcha
 
 DISTRIBUTION = "scrapy-vastcaptcha"
@@ -55,3 +57,30 @@ def test_every_imported_module_is_declared() -> None:
 
 def test_the_metadata_version_is_the_package_version() -> None:
     assert metadata.version(DISTRIBUTION) == scrapy_vastcaptcha.__version__
+
+
+def _pins(requirements: list[str], operator: str) -> set[tuple[str, str, str]]:
+    """(name, version, marker) of each ``name<operator>version[; marker]``."""
+    pins = set()
+    for requirement in requirements:
+        spec, _, marker = requirement.partition(";")
+        match = re.fullmatch(rf"\s*([A-Za-z0-9._-]+)\s*{operator}\s*([0-9][^\s,]*)\s*", spec)
+        if match:
+            name, version = match.groups()
+            # 2.13 and 2.13.0 are the same floor; quotes and spaces don't matter.
+            version = re.sub(r"(\.0)+$", "", version)
+            pins.add((_canonical(name), version, re.sub(r"[\s'\"]", "", marker)))
+    return pins
+
+
+def test_the_floors_session_pins_every_declared_floor() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    root = Path(__file__).parent.parent
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    declared = [
+        *project["project"]["dependencies"],
+        *(r for extra in project["project"]["optional-dependencies"].values() for r in extra),
+        *project["dependency-groups"]["test"],
+    ]
+    constraints = (root / "constraints-floors.txt").read_text().splitlines()
+    assert _pins(constraints, "==") == _pins(declared, ">=")
