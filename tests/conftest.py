@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests import static_site
+from tests.redis_server import RedisServer
 
 
 @pytest.fixture
@@ -20,3 +21,11 @@ def site() -> Iterator[static_site.StaticSite]:
 def other_site() -> Iterator[static_site.StaticSite]:
     """Another page server: "localhost" is another host than 127.0.0.1 for a crawl."""
     yield from static_site.serve("localhost")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One real redis-server for the session (tests keep apart by key names)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    yield server.url
+    server.stop()
