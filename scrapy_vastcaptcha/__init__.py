@@ -14,85 +14,19 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+# The API client's public names (tasks, errors, the client itself) are
+# re-exported here; ``scrapy_vastcaptcha.api`` imports Twisted only lazily.
+from scrapy_vastcaptcha.api import __all__ as _API_NAMES
+
 __version__ = "0.2.0"
 
 _EXPORTS: dict[str, str] = {
     "Addon": "scrapy_vastcaptcha.addon",
     "VastCaptchaMiddleware": "scrapy_vastcaptcha.middleware",
-    "VastCaptchaClient": "scrapy_vastcaptcha.api",
-    "SolveEvent": "scrapy_vastcaptcha.api",
-    "SolveResult": "scrapy_vastcaptcha.api",
-    "ApiKey": "scrapy_vastcaptcha.api",
-    "Pending": "scrapy_vastcaptcha.api",
-    "Solution": "scrapy_vastcaptcha.api",
-    "PollSchedule": "scrapy_vastcaptcha.api",
-    "RetryPolicy": "scrapy_vastcaptcha.api",
-    **{
-        name: "scrapy_vastcaptcha.api"
-        for name in (
-            "AccountError",
-            "BudgetExhaustedError",
-            "CaptchaError",
-            "ProtocolError",
-            "TaskGate",
-            "ApiError",
-            "ConfigurationError",
-            "InvalidTaskError",
-            "Scope",
-            "ServiceBusyError",
-            "SolveTimeoutError",
-            "TaskFailedError",
-            "TransportError",
-            "VastCaptchaError",
-        )
-    },
-    **{
-        name: "scrapy_vastcaptcha.api"
-        for name in (
-            "FunCaptchaTask",
-            "HCaptchaTask",
-            "ImageToTextTask",
-            "RecaptchaV2Task",
-            "RecaptchaV3Task",
-            "Task",
-            "TurnstileTask",
-        )
-    },
+    **dict.fromkeys(_API_NAMES, "scrapy_vastcaptcha.api"),
 }
 
-__all__ = [
-    "AccountError",
-    "Addon",
-    "ApiError",
-    "ApiKey",
-    "BudgetExhaustedError",
-    "CaptchaError",
-    "ConfigurationError",
-    "FunCaptchaTask",
-    "HCaptchaTask",
-    "ImageToTextTask",
-    "InvalidTaskError",
-    "Pending",
-    "PollSchedule",
-    "ProtocolError",
-    "RecaptchaV2Task",
-    "RecaptchaV3Task",
-    "RetryPolicy",
-    "Scope",
-    "ServiceBusyError",
-    "Solution",
-    "SolveEvent",
-    "SolveResult",
-    "SolveTimeoutError",
-    "Task",
-    "TaskFailedError",
-    "TaskGate",
-    "TransportError",
-    "TurnstileTask",
-    "VastCaptchaClient",
-    "VastCaptchaError",
-    "VastCaptchaMiddleware",
-]
+__all__ = ["Addon", "VastCaptchaMiddleware", *_API_NAMES]
 
 
 def __getattr__(name: str) -> Any:
@@ -104,33 +38,5 @@ def __getattr__(name: str) -> Any:
 
 if TYPE_CHECKING:
     from scrapy_vastcaptcha.addon import Addon
-    from scrapy_vastcaptcha.api._protocol import Pending, Solution
-    from scrapy_vastcaptcha.api._schedule import PollSchedule, RetryPolicy
-    from scrapy_vastcaptcha.api.client import SolveEvent, SolveResult, VastCaptchaClient
-    from scrapy_vastcaptcha.api.credentials import ApiKey
-    from scrapy_vastcaptcha.api.errors import (
-        AccountError,
-        ApiError,
-        BudgetExhaustedError,
-        CaptchaError,
-        ConfigurationError,
-        InvalidTaskError,
-        ProtocolError,
-        Scope,
-        ServiceBusyError,
-        SolveTimeoutError,
-        TaskFailedError,
-        TransportError,
-        VastCaptchaError,
-    )
-    from scrapy_vastcaptcha.api.gate import TaskGate
-    from scrapy_vastcaptcha.api.tasks import (
-        FunCaptchaTask,
-        HCaptchaTask,
-        ImageToTextTask,
-        RecaptchaV2Task,
-        RecaptchaV3Task,
-        Task,
-        TurnstileTask,
-    )
+    from scrapy_vastcaptcha.api import *  # noqa: F403
     from scrapy_vastcaptcha.middleware import VastCaptchaMiddleware

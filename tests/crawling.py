@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from scrapy.crawler import Crawler, CrawlerRunner
 from scrapy.http import Response
 from twisted.python.failure import Failure
 
+from scrapy_vastcaptcha.demo.spider import expected_skus
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
 
 
@@ -116,6 +118,37 @@ def finish(process: subprocess.Popen[bytes], workdir: Path, name: str) -> dict[s
     assert code == 0, log[-3000:]
     stats: dict[str, object] = json.loads((workdir / f"{name}.stats.json").read_text())
     return stats
+
+
+def run_crawl(
+    emulator: EmulatorHandle,
+    site: DemoSiteHandle,
+    workdir: Path,
+    name: str,
+    *settings: str,
+    **options: Any,
+) -> dict[str, object]:
+    """A shop crawl in its own process, to its end: its stats."""
+    return finish(start_crawl(emulator, site, workdir, name, *settings, **options), workdir, name)
+
+
+def resume_to_the_end(
+    emulator: EmulatorHandle,
+    site: DemoSiteHandle,
+    workdir: Path,
+    jobdir: str,
+    paths: str,
+    pages: int,
+) -> None:
+    """Resume a JOBDIR crawl of ``paths``: it finishes, no request reaches an
+    errback, and over both runs every item was scraped exactly once."""
+    stats = run_crawl(emulator, site, workdir, "resumed", jobdir, pages=pages, paths=paths)
+    assert stats["finish_reason"] == "finished"
+    assert stats["errbacks"] == []
+    kinds = [path.strip("/") for path in paths.split(",")]
+    skus = Counter(str(item["sku"]) for item in items(workdir))
+    assert set(skus) == expected_skus(pages, kinds)
+    assert max(skus.values()) == 1
 
 
 def items(workdir: Path) -> list[dict[str, object]]:

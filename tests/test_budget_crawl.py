@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -11,7 +10,7 @@ import pytest_twisted
 
 from scrapy_vastcaptcha.demo.spider import ShopSpider, expected_skus
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
-from tests.crawling import captcha_settings, crawl, finish, items, start_crawl
+from tests.crawling import captcha_settings, crawl, resume_to_the_end, run_crawl
 
 PATHS = "/recaptcha-v2,/hcaptcha,/turnstile"
 KINDS = ["recaptcha-v2", "hcaptcha", "turnstile"]
@@ -23,44 +22,23 @@ def test_max_tasks_stops_at_the_cap_and_a_resumed_crawl_finishes(
 ) -> None:
     vastcaptcha_emulator.configure(solve_time=0.1)
     jobdir = f"JOBDIR={tmp_path / 'job'}"
-    stats = finish(
-        start_crawl(
-            vastcaptcha_emulator,
-            vastcaptcha_demo_site,
-            tmp_path,
-            "first",
-            jobdir,
-            "VASTCAPTCHA_MAX_TASKS=20",
-            pages=20,
-            paths=PATHS,
-        ),
+    stats = run_crawl(
+        vastcaptcha_emulator,
+        vastcaptcha_demo_site,
         tmp_path,
         "first",
+        jobdir,
+        "VASTCAPTCHA_MAX_TASKS=20",
+        pages=20,
+        paths=PATHS,
     )
     assert stats["finish_reason"] == "vastcaptcha_budget_exhausted"
     assert len(vastcaptcha_emulator.tasks()) == 20
     assert stats["vastcaptcha/budget/tasks"] == 20
-    # With JOBDIR the requests left are kept, untouched, for a later run.
+    # With JOBDIR the requests left are kept, untouched, for a later run with
+    # a fresh budget.
     assert stats["errbacks"] == []
-
-    stats = finish(
-        start_crawl(
-            vastcaptcha_emulator,
-            vastcaptcha_demo_site,
-            tmp_path,
-            "second",
-            jobdir,
-            pages=20,
-            paths=PATHS,
-        ),
-        tmp_path,
-        "second",
-    )
-    assert stats["finish_reason"] == "finished"
-    assert stats["errbacks"] == []
-    skus = Counter(str(item["sku"]) for item in items(tmp_path))
-    assert set(skus) == expected_skus(20, KINDS)
-    assert max(skus.values()) == 1
+    resume_to_the_end(vastcaptcha_emulator, vastcaptcha_demo_site, tmp_path, jobdir, PATHS, 20)
 
 
 @pytest_twisted.ensureDeferred

@@ -11,7 +11,7 @@ import pytest
 
 from scrapy_vastcaptcha.demo.spider import expected_skus
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
-from tests.crawling import finish, items, start_crawl
+from tests.crawling import finish, items, resume_to_the_end, run_crawl, start_crawl
 
 
 @pytest.mark.slow
@@ -75,24 +75,7 @@ def test_sigint_during_slow_create_task_calls_loses_and_duplicates_nothing(
     assert stats["errbacks"] == []
 
     vastcaptcha_emulator.configure(faults={"slow": 0.0})
-    stats = finish(
-        start_crawl(
-            vastcaptcha_emulator,
-            vastcaptcha_demo_site,
-            tmp_path,
-            "second",
-            jobdir,
-            pages=20,
-            paths=paths,
-        ),
-        tmp_path,
-        "second",
-    )
-    assert stats["finish_reason"] == "finished"
-    assert stats["errbacks"] == []
-    skus = Counter(str(item["sku"]) for item in items(tmp_path))
-    assert set(skus) == expected_skus(20, ["recaptcha-v2", "hcaptcha", "turnstile"])
-    assert max(skus.values()) == 1
+    resume_to_the_end(vastcaptcha_emulator, vastcaptcha_demo_site, tmp_path, jobdir, paths, 20)
 
 
 @pytest.mark.slow
@@ -103,43 +86,22 @@ def test_fatal_error_with_jobdir_keeps_every_request_for_a_later_run(
     vastcaptcha_emulator.set_account(vastcaptcha_emulator.api_key, balance=0)
     jobdir = f"JOBDIR={tmp_path / 'job'}"
     paths = "/recaptcha-v2,/hcaptcha,/turnstile"
-    stats = finish(
-        start_crawl(
-            vastcaptcha_emulator,
-            vastcaptcha_demo_site,
-            tmp_path,
-            "first",
-            jobdir,
-            "VASTCAPTCHA_MAX_CONCURRENT=1",
-            pages=20,
-            paths=paths,
-        ),
+    stats = run_crawl(
+        vastcaptcha_emulator,
+        vastcaptcha_demo_site,
         tmp_path,
         "first",
+        jobdir,
+        "VASTCAPTCHA_MAX_CONCURRENT=1",
+        pages=20,
+        paths=paths,
     )
     assert stats["finish_reason"] == "vastcaptcha_insufficient_balance"
     assert stats["errbacks"] == []
     assert vastcaptcha_emulator.stats()["calls"]["createTask"] == 1
 
     vastcaptcha_emulator.set_account(vastcaptcha_emulator.api_key, balance=100)
-    stats = finish(
-        start_crawl(
-            vastcaptcha_emulator,
-            vastcaptcha_demo_site,
-            tmp_path,
-            "second",
-            jobdir,
-            pages=20,
-            paths=paths,
-        ),
-        tmp_path,
-        "second",
-    )
-    assert stats["finish_reason"] == "finished"
-    assert stats["errbacks"] == []
-    skus = Counter(str(item["sku"]) for item in items(tmp_path))
-    assert set(skus) == expected_skus(20, ["recaptcha-v2", "hcaptcha", "turnstile"])
-    assert max(skus.values()) == 1
+    resume_to_the_end(vastcaptcha_emulator, vastcaptcha_demo_site, tmp_path, jobdir, paths, 20)
 
 
 @pytest.mark.slow
