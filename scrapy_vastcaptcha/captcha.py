@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from scrapy_vastcaptcha.api.errors import InvalidTaskError
@@ -25,15 +26,37 @@ from scrapy_vastcaptcha.api.tasks import (
     TurnstileTask,
 )
 
-#: Where each kind's token goes in a form, as the providers' widgets name it.
-#: hCaptcha writes both of its fields; so do we.
-TOKEN_FIELDS: Mapping[str, tuple[str, ...]] = {
-    "recaptcha-v2": ("g-recaptcha-response",),
-    "recaptcha-v3": ("g-recaptcha-response",),
-    "hcaptcha": ("h-captcha-response", "g-recaptcha-response"),
-    "turnstile": ("cf-turnstile-response",),
-    "funcaptcha": ("fc-token",),
-    "image": (),
+
+@dataclass(frozen=True)
+class KindInfo:
+    """What the page side knows of one captcha kind."""
+
+    #: Form fields the provider's widget writes its token into (hCaptcha
+    #: writes both of its fields; so do we).
+    token_fields: tuple[str, ...]
+    #: Seconds a token stays usable once solved; ``None``: it does not expire.
+    token_lifetime: float | None
+    #: Found in pages by detection (image captchas are described in meta).
+    detectable: bool = True
+
+
+#: The one table of captcha kinds, keyed by :data:`~scrapy_vastcaptcha.api.tasks.KINDS`.
+KIND_INFO: Mapping[str, KindInfo] = MappingProxyType(
+    {
+        "recaptcha-v2": KindInfo(("g-recaptcha-response",), 120.0),
+        "recaptcha-v3": KindInfo(("g-recaptcha-response",), 120.0),
+        "hcaptcha": KindInfo(("h-captcha-response", "g-recaptcha-response"), 120.0),
+        "turnstile": KindInfo(("cf-turnstile-response",), 300.0),
+        "funcaptcha": KindInfo(("fc-token",), 120.0),
+        "image": KindInfo((), None, detectable=False),
+    }
+)
+assert tuple(KIND_INFO) == KINDS, "every task kind needs its page-side facts"
+
+TOKEN_FIELDS: Mapping[str, tuple[str, ...]] = {k: v.token_fields for k, v in KIND_INFO.items()}
+DETECTABLE_KINDS: tuple[str, ...] = tuple(k for k, v in KIND_INFO.items() if v.detectable)
+TOKEN_LIFETIMES: Mapping[str, float] = {
+    k: v.token_lifetime for k, v in KIND_INFO.items() if v.token_lifetime is not None
 }
 
 

@@ -33,10 +33,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from parsel import Selector
 
-from scrapy_vastcaptcha.captcha import TOKEN_FIELDS, Captcha
+from scrapy_vastcaptcha.captcha import DETECTABLE_KINDS, TOKEN_FIELDS, Captcha
 from scrapy_vastcaptcha.evidence import RecaptchaEvidence, normalise_sitekey, recaptcha_verdict
 
-DETECTABLE_KINDS = ("recaptcha-v2", "recaptcha-v3", "hcaptcha", "turnstile", "funcaptcha")
+__all__ = ["DETECTABLE_KINDS", "Detection", "detect", "form_index", "might_have_captcha"]
 
 _RECAPTCHA_SCRIPT = re.compile(
     r"^(?:https?:)?//(?:www\.)?(?:google\.com|recaptcha\.net)/recaptcha/(api|enterprise)\.js",
