@@ -206,7 +206,7 @@ async def probe_client(args: argparse.Namespace) -> dict[str, Any]:
     cpu1, wall1, polls1 = time.process_time(), time.monotonic(), polls
     await client.close_async()
     if pool is not None:
-        await pool.closeCachedConnections()
+        await maybe_deferred_to_future(pool.closeCachedConnections())
     wall, calls = wall1 - wall0, polls1 - polls0
     return {
         "transport": args.client,
