@@ -50,7 +50,7 @@ from twisted.web.client import (
 )
 
 from scrapy_vastcaptcha.api import _protocol as protocol
-from scrapy_vastcaptcha.api._http import AgentHttp, LeanHttp, Transport
+from scrapy_vastcaptcha.api._http import AgentHttp, HttpAnswer, LeanHttp, Transport
 from scrapy_vastcaptcha.api._learning import SolveTimeModel
 from scrapy_vastcaptcha.api._protocol import Pending, Solution
 from scrapy_vastcaptcha.api._schedule import (
@@ -694,7 +694,7 @@ class VastCaptchaClient:
             run.check()
             if on_send is not None:
                 on_send()
-            exchange = defer.Deferred.fromCoroutine(self._exchange(method, body))
+            exchange = self._http.post(method, body).addCallback(self._check_answer, method)
             timer = self._reactor.callLater(timeout, exchange.cancel)
             try:
                 raw: bytes = await exchange
@@ -714,8 +714,8 @@ class VastCaptchaClient:
             self._slots.release()
         return raw
 
-    async def _exchange(self, method: str, body: bytes) -> bytes:
-        answer = await self._http.post(method, body)
+    def _check_answer(self, answer: HttpAnswer, method: str) -> bytes:
+        """The body of a usable answer; else the error it means."""
         status = answer.status
         if 300 <= status < 400:
             shown = self.api_key.scrub(answer.location.decode("latin-1"))[:300]
