@@ -14,6 +14,10 @@ from scrapy_vastcaptcha.middleware import PendingSolvesPipeline, VastCaptchaMidd
 MIDDLEWARE_PRIORITY = 580
 
 
+#: scrapy-playwright's header processing, keeping the Content-Type of forms
+#: posted by the page (see :func:`scrapy_vastcaptcha.scrapy_playwright.page_form_headers`).
+PROCESS_REQUEST_HEADERS = "scrapy_vastcaptcha.scrapy_playwright.page_form_headers"
+
 #: Any position works: the pipeline only acts when the spider closes.
 PIPELINE_PRIORITY = 0
 
@@ -22,7 +26,8 @@ class Addon:
     """Enables :class:`~scrapy_vastcaptcha.VastCaptchaMiddleware` at
     :data:`MIDDLEWARE_PRIORITY` and its close hook
     :class:`~scrapy_vastcaptcha.middleware.PendingSolvesPipeline`, and sets the
-    ``VASTCAPTCHA_*`` defaults (user values win)."""
+    ``VASTCAPTCHA_*`` defaults and, for scrapy-playwright,
+    ``PLAYWRIGHT_PROCESS_REQUEST_HEADERS`` (user values win)."""
 
     def update_settings(self, settings: BaseSettings) -> None:
         settings.setdefault_in_component_priority_dict(
@@ -33,3 +38,8 @@ class Addon:
         )
         for name, value in DEFAULTS.items():
             settings.setdefault(name, value, priority="addon")
+        # Forms that pages rendered by scrapy-playwright post themselves (after
+        # a captcha solved in the page) keep their Content-Type.
+        settings.setdefault(
+            "PLAYWRIGHT_PROCESS_REQUEST_HEADERS", PROCESS_REQUEST_HEADERS, priority="addon"
+        )

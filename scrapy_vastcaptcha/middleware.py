@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
@@ -47,11 +48,13 @@ from scrapy_vastcaptcha.api.errors import (
     VastCaptchaError,
     error_code,
 )
+from scrapy_vastcaptcha.api.tasks import Task
 from scrapy_vastcaptcha.budget import BudgetConfig, BudgetGuard, budget_error
 from scrapy_vastcaptcha.captcha import Captcha, build_task
 from scrapy_vastcaptcha.config import MiddlewareConfig
 from scrapy_vastcaptcha.meta import META_KEY, parse_spec
 from scrapy_vastcaptcha.resubmit import build_request
+from scrapy_vastcaptcha.scrapy_playwright import browser_solving
 from scrapy_vastcaptcha.sessions import Evidence, SharedChallenges, challenge_key
 from scrapy_vastcaptcha.sessions import declared_or_evident as session_evidence
 from scrapy_vastcaptcha.state import STATE_KEY, SolveState, with_state
@@ -157,6 +160,8 @@ class VastCaptchaMiddleware:
         self._solved = 0
         self._failed = 0
         self._summary: LoopingCall | None = None
+        #: Captchas of pages rendered by scrapy-playwright, solved in the page.
+        self.browser = browser_solving(self)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> VastCaptchaMiddleware:
@@ -196,6 +201,8 @@ class VastCaptchaMiddleware:
             raise CaptchaError(state.failure.code, state.failure.message)
         if meta.get(META_KEY) is False:
             return None
+        if self.browser is not None:
+            self.browser.prepare(request)
         if "proxy" in meta and PROXY_KEY not in meta and self._forward_proxy(request):
             # HttpProxyMiddleware (750) moves the credentials out of
             # meta["proxy"] after us; keep them for the solver.
@@ -229,8 +236,14 @@ class VastCaptchaMiddleware:
         self, request: Request, response: Response, spider: Spider | None = None
     ) -> Request | Response:
         meta = request.meta
-        if meta.get(META_KEY) is False or meta.get("playwright_include_page"):
-            # A callback that receives the live page solves in the browser
+        if meta.get(META_KEY) is False:
+            return response
+        if self.browser is not None:
+            solved_in_page = self.browser.finish(request, response)
+            if solved_in_page is not None:
+                return solved_in_page
+        if meta.get("playwright_include_page"):
+            # The callback has the live page and may solve it itself
             # (scrapy_vastcaptcha.playwright); solving here too would pay twice.
             return response
         state = SolveState.from_meta(meta)
@@ -298,6 +311,8 @@ class VastCaptchaMiddleware:
     def process_exception(
         self, request: Request, exception: Exception, spider: Spider | None = None
     ) -> None:
+        if self.browser is not None:
+            self.browser.forget(request)
         state = SolveState.from_meta(request.meta)
         if state is not None and state.challenge and not state.waited:
             # The leader's resubmission never came back: let a waiter solve.
@@ -512,7 +527,7 @@ class VastCaptchaMiddleware:
             self._spent(job, sum(r.tasks_created for r in results)),
             token_url=plan.url,
             solved_at=min(r.solved_at for r in results),
-            outcome=_outcome(job, results),
+            outcome=outcome(job.captchas, job.state.attempts, results),
         )
         user_agent = None
         if job.user_agent:
@@ -781,6 +796,30 @@ class VastCaptchaMiddleware:
                 f"; budget: {self.budget.summary()}" if self.budget is not None else "",
             )
 
+    # -- for solving in the browser (scrapy_vastcaptcha.scrapy_playwright) ------
+
+    def count(self, name: str, count: int = 1) -> None:
+        """Add ``count`` to the stat ``vastcaptcha/<name>``."""
+        self._inc(name, count)
+
+    def solve_task(self, task: Task, *, timeout: float) -> defer.Deferred[SolveResult]:
+        """Solve ``task`` on the crawl's client, within VASTCAPTCHA_MAX_CONCURRENT."""
+
+        async def solve() -> SolveResult:
+            if self._stop is not None:
+                raise self._stop
+            await self._slots.acquire()
+            try:
+                return await self.client.solve(task, timeout=timeout)
+            finally:
+                self._slots.release()
+
+        return defer.Deferred.fromCoroutine(solve())
+
+    def stop_run(self, exc: VastCaptchaError) -> None:
+        """A solve in the browser met an error that ends the run."""
+        self._on_stop(None, exc)
+
     # -- small helpers --------------------------------------------------------
 
     def _budget_stats(self) -> None:
@@ -842,14 +881,17 @@ def _worth_another_round(exc: BaseException) -> bool:
     return isinstance(exc, VastCaptchaError) and exc.scope in (Scope.NEW_TASK, Scope.RETRY)
 
 
-def _outcome(job: _Job, results: list[SolveResult]) -> dict[str, Any]:
-    """What ``response.meta["vastcaptcha"]`` tells the callback."""
+def outcome(
+    captchas: Sequence[Captcha], attempts: int, results: Sequence[SolveResult]
+) -> dict[str, Any]:
+    """What ``response.meta["vastcaptcha"]`` tells the callback: ``captchas``
+    solved as ``results`` in solve round ``attempts``."""
     first = results[0]
     return {
-        "kind": job.captchas[0].kind,
+        "kind": captchas[0].kind,
         "task_id": first.task_id,
         "solve_seconds": round(max(r.elapsed for r in results), 3),
-        "attempts": job.state.attempts,
+        "attempts": attempts,
         "score": first.solution.score,
         "captchas": [
             {
@@ -860,7 +902,7 @@ def _outcome(job: _Job, results: list[SolveResult]) -> dict[str, Any]:
                 "polls": r.polls,
                 "score": r.solution.score,
             }
-            for c, r in zip(job.captchas, results, strict=True)
+            for c, r in zip(captchas, results, strict=True)
         ],
     }
 

@@ -1,0 +1,263 @@
+"""Captchas solved in the live page of a scrapy-playwright crawl; no captcha code in the spider.
+
+The add-on gives every ``playwright`` request a page method that solves the
+page's captchas in the browser before scrapy-playwright reads its HTML; the
+callback gets the page after the captcha. Real Chromium, the demo shop and
+the emulator; widget scripts are routed to the bundled stand-ins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import pytest_twisted
+from playwright.async_api import Page
+from scrapy import Request, Spider
+from scrapy.http import Response
+from scrapy.selector import Selector
+from twisted.python.failure import Failure
+
+from scrapy_vastcaptcha import signals as vc_signals
+from scrapy_vastcaptcha.api.errors import CaptchaError
+from scrapy_vastcaptcha.demo.catalog import PAGES
+from scrapy_vastcaptcha.demo.spider import IMAGE_META, expected_skus
+from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
+from scrapy_vastcaptcha.testing.browser import chromium_launch_options, route_widget_scripts
+from tests.crawling import CrawlResult, captcha_settings
+
+pytestmark = pytest.mark.browser
+
+KINDS = [page.kind for page in PAGES]
+
+PLAYWRIGHT_SETTINGS: dict[str, Any] = {
+    "DOWNLOAD_HANDLERS": {
+        "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+        "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+    },
+    "PLAYWRIGHT_LAUNCH_OPTIONS": chromium_launch_options(),
+    "CONCURRENT_REQUESTS": 16,
+}
+
+
+async def route_stand_ins(page: Page, request: Request) -> None:
+    """The test's own page init callback: the add-on runs it after its hooks."""
+    await route_widget_scripts(page)
+
+
+class ShopSpider(Spider):
+    """Every page of the demo shop through the browser; nothing about captchas
+    except the image page's description (an image has no widget to detect)."""
+
+    name = "shop_in_browser"
+
+    def __init__(
+        self,
+        site: str,
+        kinds: list[str] | None = None,
+        include_page: bool = False,
+        extra_meta: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.site = site
+        self.kinds = kinds or KINDS
+        self.include_page = include_page
+        self.extra_meta = extra_meta or {}
+        self.responses: list[Response] = []
+        self.failures: list[Failure] = []
+        self.page_urls: list[str] = []
+
+    def meta(self, kind: str) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "playwright": True,
+            "playwright_page_init_callback": route_stand_ins,
+            **self.extra_meta,
+        }
+        if kind == "image":
+            meta["vastcaptcha"] = IMAGE_META
+        if self.include_page:
+            meta["playwright_include_page"] = True
+        return meta
+
+    async def start(self) -> AsyncIterator[Request]:
+        for info in PAGES:
+            if info.kind in self.kinds:
+                yield Request(
+                    f"{self.site}{info.path}?page=1",
+                    meta=self.meta(info.kind),
+                    cb_kwargs={"kind": info.kind},
+                    errback=self.failed,
+                )
+
+    async def parse(self, response: Response, kind: str) -> AsyncIterator[Any]:
+        self.responses.append(response)
+        page: Page | None = response.meta.get("playwright_page")
+        if page is not None:
+            # The page itself is past its captcha too, in every frame.
+            self.page_urls.append(page.url)
+            documents = [Selector(text=await frame.content()) for frame in page.frames]
+            await page.close()
+        else:
+            documents = [response.selector]
+            for src in response.css("iframe::attr(src)").getall():
+                if response.urljoin(src).startswith(self.site):  # not a widget's frame
+                    yield response.follow(src, meta=self.meta(kind), cb_kwargs={"kind": kind})
+        for document in documents:
+            for product in document.css(".product"):
+                yield {
+                    "sku": product.attrib["data-sku"],
+                    "kind": kind,
+                    "captcha": response.meta.get("vastcaptcha"),
+                    "status": response.status,
+                    "url": response.url,
+                }
+
+    async def failed(self, failure: Failure) -> None:
+        self.failures.append(failure)
+        page = failure.request.meta.get("playwright_page")  # type: ignore[attr-defined]
+        if page is not None:
+            await page.close()
+
+
+def in_page_settings(emulator: EmulatorHandle, **overrides: Any) -> dict[str, Any]:
+    return captcha_settings(emulator, **{**PLAYWRIGHT_SETTINGS, **overrides})
+
+
+async def crawl_shop(
+    emulator: EmulatorHandle, site: DemoSiteHandle, **options: Any
+) -> tuple[CrawlResult, ShopSpider, list[tuple[str, Any]]]:
+    settings = options.pop("settings", None) or in_page_settings(emulator)
+    signalled: list[tuple[str, Any]] = []
+    result_holder: list[CrawlResult] = []
+
+    from scrapy.crawler import CrawlerRunner
+
+    runner = CrawlerRunner(settings)
+    crawler = runner.create_crawler(ShopSpider)
+    items: list[Any] = []
+    for name, signal in (
+        ("detected", vc_signals.captcha_detected),
+        ("solved", vc_signals.captcha_solved),
+        ("failed", vc_signals.captcha_failed),
+    ):
+        crawler.signals.connect(
+            lambda captcha, _name=name, **kwargs: signalled.append((_name, captcha)),
+            signal=signal,
+            weak=False,
+        )
+    from scrapy import signals
+
+    crawler.signals.connect(
+        lambda item, **kwargs: items.append(item), signal=signals.item_scraped, weak=False
+    )
+    await runner.crawl(crawler, site=site.url, **options)
+    result_holder.append(CrawlResult(crawler, items))
+    spider = crawler.spider
+    assert isinstance(spider, ShopSpider)
+    return result_holder[0], spider, signalled
+
+
+@pytest_twisted.ensureDeferred
+async def test_every_kind_is_solved_in_the_page_before_the_callback(
+    vastcaptcha_emulator: EmulatorHandle, vastcaptcha_demo_site: DemoSiteHandle
+) -> None:
+    vastcaptcha_emulator.configure(solve_time=0.1)
+    result, spider, signalled = await crawl_shop(vastcaptcha_emulator, vastcaptcha_demo_site)
+    assert not spider.failures
+    assert {item["sku"] for item in result.items} == expected_skus(1, KINDS)
+    by_kind = {item["kind"]: item for item in result.items}
+    # The challenge page answered 403; the callback gets the catalog's 200.
+    assert {item["status"] for item in result.items} == {200}
+    assert by_kind["turnstile-interstitial"]["url"].endswith(
+        "/turnstile-interstitial/catalog?page=1"
+    )
+    outcomes = {kind: item["captcha"] for kind, item in by_kind.items()}
+    assert outcomes["recaptcha-v3"]["kind"] == "recaptcha-v3"
+    assert outcomes["recaptcha-v3"]["score"] is not None
+    assert [c["kind"] for c in outcomes["two-captchas"]["captchas"]] == [
+        "recaptcha-v2",
+        "turnstile",
+    ]
+    assert outcomes["image"]["kind"] == "image"
+    for kind, item in by_kind.items():
+        assert item["captcha"]["attempts"] == 1, kind
+        assert item["captcha"]["task_id"], kind
+    stats = result.stats
+    # One per widget: two on /two-captchas, and the framed form's captcha twice
+    # (solved in the outer page, then on the framed page the spider follows).
+    solved = len(KINDS) + 2
+    assert stats["vastcaptcha/solved"] == solved
+    assert stats["vastcaptcha/attempts"] == solved - 1
+    assert stats["vastcaptcha/tasks_created"] == solved
+    assert stats["vastcaptcha/detected/turnstile"] == 3
+    assert stats["vastcaptcha/solve_ms"] > 0
+    assert vastcaptcha_emulator.stats()["tasks"]["created"] == solved
+    assert sum(1 for name, _ in signalled if name == "detected") == solved
+    assert sum(1 for name, _ in signalled if name == "solved") == solved
+    assert "vastcaptcha/failed/MAX_ATTEMPTS" not in stats
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_included_page_is_already_past_its_captcha(
+    vastcaptcha_emulator: EmulatorHandle, vastcaptcha_demo_site: DemoSiteHandle
+) -> None:
+    vastcaptcha_emulator.configure(solve_time=0.1)
+    result, spider, _ = await crawl_shop(
+        vastcaptcha_emulator, vastcaptcha_demo_site, include_page=True
+    )
+    assert not spider.failures
+    assert {item["sku"] for item in result.items} == expected_skus(1, KINDS)
+    # Frames included: the framed form's products are read from the page itself.
+    assert result.stats["vastcaptcha/solved"] == len(KINDS) + 1
+    assert any(url.endswith("/turnstile-interstitial/catalog?page=1") for url in spider.page_urls)
+
+
+@pytest_twisted.ensureDeferred
+async def test_without_the_add_on_nothing_behind_a_captcha_is_scraped(
+    vastcaptcha_emulator: EmulatorHandle, vastcaptcha_demo_site: DemoSiteHandle
+) -> None:
+    result, spider, _ = await crawl_shop(
+        vastcaptcha_emulator,
+        vastcaptcha_demo_site,
+        settings=in_page_settings(vastcaptcha_emulator, VASTCAPTCHA_ENABLED=False),
+    )
+    assert result.items == []
+    assert len(spider.responses) >= len(KINDS) - 1  # the challenge page's 403 is dropped
+    assert vastcaptcha_emulator.stats()["calls"]["createTask"] == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_meta_false_leaves_the_page_alone(
+    vastcaptcha_emulator: EmulatorHandle, vastcaptcha_demo_site: DemoSiteHandle
+) -> None:
+    result, spider, _ = await crawl_shop(
+        vastcaptcha_emulator,
+        vastcaptcha_demo_site,
+        kinds=["recaptcha-v2", "hcaptcha"],
+        extra_meta={"vastcaptcha": False},
+    )
+    assert result.items == []
+    assert [r.css(".g-recaptcha, .h-captcha") != [] for r in spider.responses] == [True, True]
+    assert vastcaptcha_emulator.stats()["calls"]["createTask"] == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_unsolvable_captcha_reaches_the_errback(
+    vastcaptcha_emulator: EmulatorHandle, vastcaptcha_demo_site: DemoSiteHandle
+) -> None:
+    vastcaptcha_emulator.configure(solve_time=0.05, faults={"unsolvable": 1.0})
+    result, spider, signalled = await crawl_shop(
+        vastcaptcha_emulator,
+        vastcaptcha_demo_site,
+        kinds=["hcaptcha"],
+        settings=in_page_settings(vastcaptcha_emulator, VASTCAPTCHA_MAX_ATTEMPTS=2),
+    )
+    assert result.items == []
+    assert len(spider.failures) == 1
+    error = spider.failures[0].value
+    assert isinstance(error, CaptchaError)
+    assert error.code == "ERROR_CAPTCHA_UNSOLVABLE"
+    assert result.stats["vastcaptcha/failed/ERROR_CAPTCHA_UNSOLVABLE"] >= 1
+    assert any(name == "failed" for name, _ in signalled)
