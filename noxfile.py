@@ -3,6 +3,7 @@
     nox                              # everything below, one session after another
     nox -s tests                     # newest dependencies, every supported Python
     nox -s floors                    # oldest allowed versions (constraints-floors.txt)
+    nox -s types                     # mypy for each supported Python's typeshed
     nox -s tests-3.12 -- -x -k client  # one session; pytest arguments after --
 
 Each session installs the package (not editable) with the ``test`` dependency
@@ -23,7 +24,8 @@ FLOORS = "constraints-floors.txt"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.error_on_missing_interpreters = False
 
-TEST_GROUP = nox.project.dependency_groups(nox.project.load_toml("pyproject.toml"), "test")
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+TEST_GROUP = nox.project.dependency_groups(PYPROJECT, "test")
 
 
 # The distributions whose versions the floors pin, logged by every session.
@@ -62,3 +64,11 @@ def floors(session: nox.Session) -> None:
     session.install("-c", FLOORS, ".", *TEST_GROUP)
     _versions(session)
     session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHONS[-1])
+def types(session: nox.Session) -> None:
+    """mypy as configured, once per supported Python version (its typeshed differs)."""
+    session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "dev"))
+    for version in PYTHONS:
+        session.run("mypy", "--python-version", version)
