@@ -1,6 +1,18 @@
 """Solve the captchas of a live Playwright page (async API).
 
-::
+The zero-code way, auto mode: every captcha of every page of the context is
+solved as soon as it renders, kept fresh until submitted, at most
+``max_captchas_per_page`` per page::
+
+    from scrapy_vastcaptcha.playwright import auto_solve
+
+    async with auto_solve(context) as solver:   # key from $VASTCAPTCHA_API_KEY
+        page = await context.new_page()
+        await page.goto(url)
+        await solver.wait_solved(page)          # optional: tokens are in
+        await page.click("button[type=submit]")
+
+Or by hand, one page at a time::
 
     from scrapy_vastcaptcha.playwright import install_hooks, solve_captchas
 
@@ -30,33 +42,39 @@ container by containment, whatever element the release keeps and however deep;
 whether it is v2, invisible v2 or v3 is decided by the rules of
 :mod:`scrapy_vastcaptcha.evidence`, shared with the HTML detector.
 
-The helper runs Twisted on the running asyncio loop (see
+The helper works from any event loop, any number of times per process (see
 :mod:`scrapy_vastcaptcha.playwright.reactor`): inside Scrapy and
-scrapy-playwright it uses Scrapy's reactor, in a plain ``asyncio.run`` script
-it installs one by itself. For synchronous Playwright use
+scrapy-playwright the client runs on Scrapy's reactor; anywhere else (plain
+``asyncio.run`` scripts, several of them, pytest-asyncio, Jupyter) on a
+reactor thread of its own. For synchronous Playwright use
 :mod:`scrapy_vastcaptcha.playwright.sync_api`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Collection, Sequence
-from functools import partial
-from typing import TYPE_CHECKING, TypeVar
+from collections.abc import Awaitable, Callable, Collection, Generator, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from scrapy_vastcaptcha.api.client import VastCaptchaClient
 from scrapy_vastcaptcha.api.credentials import ApiKey
 from scrapy_vastcaptcha.api.errors import SolveTimeoutError
 from scrapy_vastcaptcha.api.tasks import Task
 from scrapy_vastcaptcha.playwright import flow
+from scrapy_vastcaptcha.playwright.auto import (
+    DEFAULT_MAX_CAPTCHAS_PER_PAGE,
+    DEFAULT_MAX_REFRESHES,
+    AutoSettings,
+    AutoSolver,
+)
 from scrapy_vastcaptcha.playwright.errors import (
     BrowserCaptchaError,
     ImageCaptureError,
     InjectionError,
     ReactorMismatchError,
+    TooManyCaptchasError,
     WidgetNotReadyError,
 )
-from scrapy_vastcaptcha.playwright.reactor import running_loop_reactor
 from scrapy_vastcaptcha.playwright.results import (
     CALLBACK_SOURCES,
     TOKEN_LIFETIMES,
@@ -66,7 +84,7 @@ from scrapy_vastcaptcha.playwright.results import (
     FrameInfo,
 )
 from scrapy_vastcaptcha.playwright.scripts import hook_script
-from scrapy_vastcaptcha.playwright.solving import AsyncClient, solve_all
+from scrapy_vastcaptcha.playwright.solving import AsyncClient, LoopSolver
 from scrapy_vastcaptcha.playwright.steps import Flow, Outcome, run_async
 
 if TYPE_CHECKING:
@@ -75,6 +93,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CALLBACK_SOURCES",
     "TOKEN_LIFETIMES",
+    "AutoSolver",
     "BrowserCaptchaError",
     "CallbackInfo",
     "CaptchaResult",
@@ -83,7 +102,9 @@ __all__ = [
     "ImageCaptureError",
     "InjectionError",
     "ReactorMismatchError",
+    "TooManyCaptchasError",
     "WidgetNotReadyError",
+    "auto_solve",
     "find_captchas",
     "install_hooks",
     "solve_captchas",
@@ -198,17 +219,121 @@ async def solve_captchas(
         min_score=min_score,
         action=action,
     )
-    reactor = running_loop_reactor()
-    own = None
-    if client is None:
-        client = own = VastCaptchaClient(
-            api_key, api_url, solve_timeout=timeout, poll_interval=poll_interval, reactor=reactor
-        )
+    solver = await LoopSolver.open(
+        client, api_key, api_url, solve_timeout=timeout, poll_interval=poll_interval
+    )
     try:
-        return await _run(flow.solve(page, options), partial(solve_all, client), timeout)
+        return await _run(flow.solve(page, options), solver.solve_all, timeout)
     finally:
-        if own is not None:
-            await own.close_async()
+        await solver.close()
+
+
+def auto_solve(
+    target: BrowserContext | Page,
+    *,
+    api_key: str | ApiKey | None = None,
+    api_url: str | None = None,
+    client: AsyncClient | None = None,
+    kinds: Collection[str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    forward_user_agent: bool = True,
+    proxy: str | None = None,
+    cookies: bool = False,
+    image_selector: str | None = None,
+    image_field: str | None = None,
+    min_score: float | None = DEFAULT_MIN_SCORE,
+    action: str | None = None,
+    poll_interval: float | None = None,
+    max_captchas_per_page: int = DEFAULT_MAX_CAPTCHAS_PER_PAGE,
+    max_refreshes: int = DEFAULT_MAX_REFRESHES,
+    token_lifetimes: Mapping[str, float] | None = None,
+) -> _AutoStart:
+    """Solve every captcha of ``target`` (a context: all its pages, new ones
+    too; or one page) as soon as it renders, in any frame; once per widget.
+
+    Use it as ``async with auto_solve(context) as solver:`` or
+    ``solver = await auto_solve(context)`` then ``await solver.stop()``; it
+    replaces :func:`install_hooks`. Call it before navigating; pages already
+    open are hooked too, but their widgets rendered before are seen only by
+    their fields. ``await solver.wait_solved(page)`` waits until the page's
+    captchas are solved and injected and returns their results; ``solver.results``
+    and ``solver.errors`` list everything so far.
+
+    A token still on the page (the widget is still there) near the end of its
+    lifetime (:data:`TOKEN_LIFETIMES`, overridden per kind by
+    ``token_lifetimes``) is replaced by a fresh one, at most ``max_refreshes``
+    times per widget; the fields and the library's API get the new token,
+    the callback is not fired again. At most ``max_captchas_per_page`` widgets
+    are solved per page (top-frame document); beyond that a
+    :class:`TooManyCaptchasError` is reported in ``solver.errors`` and logged.
+    ``timeout`` bounds each solve. Other arguments: see :func:`solve_captchas`.
+    """
+    settings = AutoSettings.build(
+        timeout=timeout,
+        kinds=kinds,
+        max_captchas_per_page=max_captchas_per_page,
+        max_refreshes=max_refreshes,
+        token_lifetimes=token_lifetimes,
+        forward_user_agent=forward_user_agent,
+        proxy=proxy,
+        cookies=cookies,
+        image_selector=image_selector,
+        image_field=image_field,
+        min_score=min_score,
+        action=action,
+    )
+    return _AutoStart(
+        target,
+        settings,
+        client,
+        {"api_key": api_key, "api_url": api_url},
+        {"solve_timeout": timeout, "poll_interval": poll_interval},
+    )
+
+
+class _AutoStart:
+    """What :func:`auto_solve` returns: await it for the :class:`AutoSolver`,
+    or use it as an async context manager that stops it on exit."""
+
+    def __init__(
+        self,
+        target: Any,
+        settings: AutoSettings,
+        client: AsyncClient | None,
+        credentials: dict[str, Any],
+        client_options: dict[str, Any],
+    ) -> None:
+        self._args = (target, settings, client, credentials, client_options)
+        self._solver: AutoSolver | None = None
+
+    async def _start(self) -> AutoSolver:
+        target, settings, client, credentials, client_options = self._args
+        solver = await LoopSolver.open(
+            client, credentials["api_key"], credentials["api_url"], **client_options
+        )
+        handle = AutoSolver(target, settings, solver.solve_all)
+        try:
+            await handle.start(on_close=solver.close)
+        except BaseException:
+            await solver.close()
+            raise
+        return handle
+
+    def __await__(self) -> Generator[Any, None, AutoSolver]:
+        return self._start().__await__()
+
+    async def __aenter__(self) -> AutoSolver:
+        self._solver = await self._start()
+        return self._solver
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._solver is not None:
+            await self._solver.stop()
 
 
 async def _run(

@@ -35,3 +35,10 @@ class ReactorMismatchError(ConfigurationError):
     """The installed Twisted reactor cannot run on the current asyncio loop."""
 
     code = "REACTOR_MISMATCH"
+
+
+class TooManyCaptchasError(BrowserCaptchaError):
+    """Auto mode met more widgets in one page than its cap allows; the rest
+    were not solved (nothing was spent on them)."""
+
+    code = "TOO_MANY_CAPTCHAS"

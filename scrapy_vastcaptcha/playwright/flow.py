@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +55,8 @@ class Options:
     image_field: str | None = None
     min_score: float | None = None
     action: str | None = None
+    #: per-kind overrides of :data:`~.results.TOKEN_LIFETIMES`
+    lifetimes: Mapping[str, float] | None = None
 
     @classmethod
     def build(
@@ -128,6 +130,11 @@ def _wait_for_change(page: Any, since: Any, seconds: float) -> Flow[None]:
         pass  # timed out, or navigated: look again either way
 
 
+def scan(page: Any, options: Options) -> Flow[Detection]:
+    """Detect widgets in every frame once, without waiting."""
+    return (yield from _detect(page, options))
+
+
 def _detect(page: Any, options: Options) -> Flow[Detection]:
     found: list[FoundCaptcha[Any]] = []
     user_agent = None
@@ -153,6 +160,14 @@ def _detect(page: Any, options: Options) -> Flow[Detection]:
 def solve(page: Any, options: Options) -> Flow[list[CaptchaResult]]:
     """Find, solve in parallel, inject every token, then fire the callbacks."""
     detection = yield from find(page, options)
+    return (yield from solve_found(page, detection, options))
+
+
+def solve_found(
+    page: Any, detection: Detection, options: Options, *, fire: bool = True
+) -> Flow[list[CaptchaResult]]:
+    """Solve the widgets of ``detection`` in parallel, inject every token, then
+    fire the callbacks (unless ``fire`` is false); one result per widget, in order."""
     results: dict[int, CaptchaResult] = {}
     planned = []
     user_agent = detection.user_agent if options.forward_user_agent else None
@@ -188,10 +203,10 @@ def solve(page: Any, options: Options) -> Flow[list[CaptchaResult]]:
     for index, item, outcome in solved:
         reports[index] = yield from _inject(item, outcome.token)
     for index, item, outcome in solved:
-        fire = None
-        if item.callback is not None and not reports[index].get("error"):
-            fire = yield from _fire(item)
-        results[index] = records.injected(item, outcome, reports[index], fire)
+        fired = None
+        if fire and item.callback is not None and not reports[index].get("error"):
+            fired = yield from _fire(item)
+        results[index] = records.injected(item, outcome, reports[index], fired, options.lifetimes)
 
     ordered = [results[index] for index in sorted(results)]
     if options.raise_on_error:
@@ -229,6 +244,24 @@ def _inject(item: FoundCaptcha[Any], token: str) -> Flow[dict[str, Any]]:
     except PlaywrightError as exc:
         return {"error": exc.message}
     return dict(report)
+
+
+def present(item: FoundCaptcha[Any]) -> Flow[bool]:
+    """Whether the widget is still in its frame's document (not navigated away, not removed)."""
+    if item.frame.is_detached():
+        return False
+    try:
+        return bool(
+            (
+                yield Call(
+                    item.frame,
+                    "evaluate",
+                    (script("present"), {"ref": item.ref, "document": item.document}),
+                )
+            )
+        )
+    except PlaywrightError:
+        return False  # navigating or detached
 
 
 def _fire(item: FoundCaptcha[Any]) -> Flow[dict[str, Any]]:

@@ -1,30 +1,25 @@
 """Where the VastCap client's Twisted reactor runs, for both helpers.
 
 The client's connections, timeouts and polling waits are Twisted objects
-driven by a reactor, and the helper awaits them from asyncio as futures of
-the running loop (``Deferred.asFuture``). Only Twisted's asyncio reactor runs
-its sockets and timers on an asyncio loop, and only on the one it was
-installed with: a reactor on any other loop (or none running) would never
-service them and the await would hang. That reactor is the process-wide
-*global* one: Twisted supports one installed reactor per process, Scrapy and
-pytest-twisted drive their work with it, and a client shared with a crawl
-must use it too. It is installed once, started once and cannot move between
-event loops. Hence:
+driven by a reactor. Only Twisted's asyncio reactor runs them on an asyncio
+loop, and only on the one it was installed with; it is the process-wide
+*global* reactor (Twisted supports one per process, Scrapy and pytest-twisted
+drive their work with it, a client shared with a crawl must use it too), it is
+installed once, started once and cannot move between event loops. Hence the
+client runs on one of two loops, chosen by :func:`client_loop`:
 
-* Async helper, :func:`running_loop_reactor`: in Scrapy, scrapy-playwright or
-  pytest-twisted the asyncio reactor already drives the running loop and is
-  used as is. In a plain ``asyncio.run`` script nothing is installed yet: the
-  asyncio reactor is installed on the running loop and started without
-  blocking (``startRunning``; the loop keeps running as before). Its thread
-  pool (used for DNS) is stopped when ``asyncio.run`` cancels the remaining
-  tasks, so the process can exit. Any other reactor, or an asyncio reactor
-  serving another loop (e.g. a second ``asyncio.run`` in one process), is
-  refused with :class:`ReactorMismatchError`.
-* Sync helper, :func:`reactor_thread_loop`: the asyncio reactor is installed
-  on a fresh loop and run by a daemon thread for the rest of the process; the
-  caller's thread submits coroutines to that loop and blocks on them. If an
-  asyncio reactor already runs in another thread (Scrapy in a thread, say),
-  that one is used.
+* **Scrapy's loop**: in a Scrapy callback, scrapy-playwright or pytest-twisted
+  the asyncio reactor already drives the running loop; the client runs there,
+  directly, as part of the crawl.
+* **The reactor thread**: anywhere else (a plain ``asyncio.run`` script, the
+  second or tenth ``asyncio.run`` of one process, pytest-asyncio's loop per
+  test, Jupyter, a framework that owns its loop, the sync API) the asyncio
+  reactor is installed on a fresh loop that a daemon thread runs for the rest
+  of the process (:func:`reactor_thread_loop`); the calling loop hands it
+  coroutines and awaits their results (:mod:`.bridge`). If an asyncio reactor
+  already runs in another thread (Scrapy in a thread, say), that one is used.
+
+Any other installed reactor is refused with :class:`ReactorMismatchError`.
 """
 
 from __future__ import annotations
@@ -70,29 +65,28 @@ def _require_asyncio(reactor: Any) -> None:
         )
 
 
-def running_loop_reactor() -> Any:
-    """The global reactor, driving the running asyncio loop; installed and started if needed."""
+def client_loop() -> asyncio.AbstractEventLoop:
+    """The loop the VastCap client must run on, for a call made from the running loop.
+
+    The running loop itself when the installed asyncio reactor drives it (a
+    reactor installed on it but not started yet is started without blocking,
+    and released when the loop ends); otherwise the reactor thread's loop.
+    """
     loop = asyncio.get_running_loop()
     reactor = _installed()
-    if reactor is None:
-        from twisted.internet import asyncioreactor
+    if reactor is not None and _loop_of(reactor) is loop:
+        if not reactor.running:
+            # fires the startup triggers (thread pool included) without
+            # blocking: the already running asyncio loop does the actual work
+            reactor.startRunning(installSignalHandlers=False)
+            _RELEASERS[loop] = loop.create_task(_release_at_loop_end(reactor))
+        return loop
+    return reactor_thread_loop()
 
-        asyncioreactor.install(eventloop=loop)
-        reactor = _installed()
-    _require_asyncio(reactor)
-    if reactor._asyncioEventloop is not loop:
-        raise ReactorMismatchError(
-            "the Twisted reactor is bound to another asyncio event loop than the running one "
-            "(a reactor cannot move between loops, e.g. across two asyncio.run calls in one "
-            "process): solve from the loop it was first used on, or use "
-            "scrapy_vastcaptcha.playwright.sync_api"
-        )
-    if not reactor.running:
-        # fires the startup triggers (thread pool included) without blocking:
-        # the already running asyncio loop does the actual work
-        reactor.startRunning(installSignalHandlers=False)
-        _RELEASERS[loop] = loop.create_task(_release_at_loop_end(reactor))
-    return reactor
+
+def _loop_of(reactor: Any) -> object:
+    """The asyncio loop an asyncio reactor is bound to (``None`` for other reactors)."""
+    return getattr(reactor, "_asyncioEventloop", None)
 
 
 async def _release_at_loop_end(reactor: Any) -> None:

@@ -166,6 +166,7 @@ def found_in_frame(
     """Every widget of one frame's ``detect.js`` report."""
     found = []
     page = report.get("recaptcha")
+    document = _text(report.get("document"))
     for record in report.get("widgets") or ():
         callback = record.get("callback")
         captcha = captcha_from_record(
@@ -186,6 +187,7 @@ def found_in_frame(
                 ),
                 host=_text(record.get("host")),
                 fields=tuple(str(name) for name in record.get("fields") or ()),
+                document=document,
             )
         )
     return found
@@ -226,9 +228,12 @@ def cookie_values(cookies: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     return {str(c["name"]): str(c["value"]) for c in cookies if "name" in c and "value" in c}
 
 
-def expires_at(kind: str, solved_at: float) -> float | None:
-    """When a token of ``kind`` solved at ``solved_at`` stops being accepted."""
-    lifetime = TOKEN_LIFETIMES.get(kind)
+def expires_at(
+    kind: str, solved_at: float, lifetimes: Mapping[str, float] | None = None
+) -> float | None:
+    """When a token of ``kind`` solved at ``solved_at`` stops being accepted
+    (``lifetimes`` overrides :data:`TOKEN_LIFETIMES` per kind)."""
+    lifetime = {**TOKEN_LIFETIMES, **(lifetimes or {})}.get(kind)
     return None if lifetime is None else solved_at + lifetime
 
 
@@ -249,6 +254,7 @@ def injected(
     solved: SolveResult,
     report: Mapping[str, Any],
     fire: Mapping[str, Any] | None,
+    lifetimes: Mapping[str, float] | None = None,
 ) -> CaptchaResult:
     """The result of a solved captcha from the reports of ``inject.js`` and
     ``fire.js`` (``fire`` is ``None`` when no callback was tried)."""
@@ -276,7 +282,7 @@ def injected(
         callback_error=_text(fire.get("error")) if fire else None,
         task_id=solved.task_id,
         solved_at=solved.solved_at,
-        expires_at=expires_at(found.kind, solved.solved_at),
+        expires_at=expires_at(found.kind, solved.solved_at, lifetimes),
         user_agent=solved.solution.user_agent,
         error=error,
     )

@@ -52,7 +52,8 @@ class FoundCaptcha(Generic[FrameT]):
 
     ``ready`` is false for a widget declared in the markup that its script has
     not rendered (yet); ``fields`` are the names of the widget's own token
-    fields present now.
+    fields present now; ``document`` names the frame's document it was found
+    in (it changes when the frame navigates; ``ref`` is unique within it).
     """
 
     captcha: Captcha
@@ -64,6 +65,7 @@ class FoundCaptcha(Generic[FrameT]):
     callback: CallbackInfo | None = None
     host: str | None = None
     fields: tuple[str, ...] = ()
+    document: str | None = None
 
     @property
     def kind(self) -> str:

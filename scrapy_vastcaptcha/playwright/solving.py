@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
-from scrapy_vastcaptcha.api.client import SolveResult
+from scrapy_vastcaptcha.api.client import SolveResult, VastCaptchaClient
+from scrapy_vastcaptcha.api.credentials import ApiKey, resolve_api_key, resolve_api_url
 from scrapy_vastcaptcha.api.errors import SolveTimeoutError
 from scrapy_vastcaptcha.api.tasks import Task
+from scrapy_vastcaptcha.playwright.bridge import call_in
+from scrapy_vastcaptcha.playwright.reactor import client_loop
 from scrapy_vastcaptcha.playwright.steps import Outcome
 
 
@@ -49,3 +52,49 @@ async def solve_all(client: AsyncClient, tasks: Sequence[Task], timeout: float) 
         else:
             raise error
     return outcomes
+
+
+class LoopSolver:
+    """A client on the loop its reactor drives, usable from whichever loop is running.
+
+    Make it with :meth:`open` from the loop that will use it; see
+    :func:`~scrapy_vastcaptcha.playwright.reactor.client_loop`.
+    """
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, client: AsyncClient, own: VastCaptchaClient | None
+    ) -> None:
+        self._loop = loop
+        self._client = client
+        self._own = own
+
+    @classmethod
+    async def open(
+        cls,
+        client: AsyncClient | None,
+        api_key: str | ApiKey | None,
+        api_url: str | None,
+        **client_options: Any,
+    ) -> LoopSolver:
+        """Use ``client``, or make one (closed by :meth:`close`) with these options."""
+        loop = client_loop()
+        if client is not None:
+            return cls(loop, client, None)
+        key, url = resolve_api_key(api_key), resolve_api_url(api_url)
+
+        async def make() -> VastCaptchaClient:
+            # Twisted objects are built on the loop (thread) that will use them
+            return VastCaptchaClient(key, url, **client_options)
+
+        own = await call_in(loop, make())
+        return cls(loop, own, own)
+
+    async def solve_all(self, tasks: Sequence[Task], timeout: float) -> list[Outcome]:
+        """:func:`solve_all` on the client's loop."""
+        return await call_in(self._loop, solve_all(self._client, tasks, timeout))
+
+    async def close(self) -> None:
+        """Close the client if it was made here (a given one is left open)."""
+        if self._own is not None:
+            own, self._own = self._own, None
+            await call_in(self._loop, own.close_async())

@@ -15,6 +15,11 @@
     Object.defineProperty(window, KEY, { value: registry });
   }
 
+  // names this document: refs restart in the next one
+  if (!registry.document) {
+    registry.document = Date.now().toString(36) + "." + Math.random().toString(36).slice(2);
+  }
+
   if (!registry.watching) {
     registry.watching = true;
     let queued = false;
@@ -143,6 +148,7 @@
 
   function add(record, container, fields, callback, fallbackKey) {
     const ref = refOf(container, fallbackKey);
+    const previous = registry.widgets[ref];
     registry.widgets[ref] = {
       provider: record.provider,
       container: container,
@@ -151,6 +157,10 @@
       sitekey: record.sitekey,
       widgetId: record.widgetId,
     };
+    // a token inject.js gave this widget stays: the page's API calls answer with it
+    if (previous && typeof previous.token === "string") {
+      registry.widgets[ref].token = previous.token;
+    }
     record.ref = ref;
     record.callback = callback ? callback.info : null;
     record.fields = fields.map((field) => field.name || field.id || "");
@@ -735,6 +745,7 @@
     url: location.href,
     userAgent: navigator.userAgent,
     hooked: Boolean(registry.hooked),
+    document: registry.document,
     recaptcha: recaptchaEvidence,
     widgets: widgets,
   };

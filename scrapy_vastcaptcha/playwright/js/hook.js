@@ -9,6 +9,12 @@
  * nowhere else. grecaptcha[.enterprise].execute(KEY, {action}) calls are
  * recorded too: a key a page executes is a v3 key. The registry sits under a
  * Symbol, so it is not enumerable and cannot clash with page globals.
+ *
+ * In auto mode (auto_solve) the helper exposes a binding; this script calls
+ * it whenever a widget may have appeared or rendered (a render() call, a
+ * captcha API assigned, a widget's container, iframe or field added, a load),
+ * at most once per task, so that the helper looks at the page on events
+ * instead of polling it.
  */
 (() => {
   "use strict";
@@ -63,6 +69,29 @@
   // that its assignment took
   const INJECTED = Symbol.for("vastcaptcha.override");
 
+  const BINDING = "__vastcaptchaAuto__";
+  let notifying = false;
+  function notify() {
+    // not before the markup is parsed: a scan then could miss what later
+    // parts of the page declare (a v3 action in an inline script, say)
+    if (notifying || document.readyState === "loading") {
+      return;
+    }
+    notifying = true;
+    setTimeout(() => {
+      notifying = false;
+      const binding = window[BINDING];
+      if (typeof binding === "function") {
+        try {
+          Promise.resolve(binding()).catch(() => {});
+        } catch (error) {
+          // the helper stopped or the frame is going away
+        }
+      }
+    }, 0);
+  }
+  registry.notify = notify;
+
   const wrappers = {
     render(provider, render) {
       const wrapped = function (container, params) {
@@ -72,6 +101,7 @@
         } catch (error) {
           // recording must never break the page's own render call
         }
+        notify();
         return widgetId;
       };
       return wrapped;
@@ -106,6 +136,7 @@
   // method is watched rather than wrapped once.
   function watchMethod(api, method, provider) {
     let current = wrap(method, provider, api[method]);
+    notify();
     try {
       Object.defineProperty(api, method, {
         configurable: true,
@@ -115,6 +146,7 @@
         },
         set(next) {
           current = wrap(method, provider, next);
+          notify();
         },
       });
     } catch (error) {
@@ -168,10 +200,51 @@
   // A frame that navigates gets a fresh document that nobody watches yet: tell
   // the top frame, so that a helper waiting for a captcha looks again.
   document.addEventListener("DOMContentLoaded", () => {
+    notify();
     try {
       window.top.postMessage({ vastcaptcha: "changed" }, "*");
     } catch (error) {
       // detached frame
     }
+  });
+  window.addEventListener("load", notify);
+  // images and frames (a widget's own) that finish loading; load does not bubble
+  document.addEventListener(
+    "load",
+    (event) => {
+      const tag = event.target && event.target.tagName;
+      if (tag === "IMG" || tag === "IFRAME") {
+        notify();
+      }
+    },
+    true
+  );
+
+  // Elements that are, or hold, a widget's container, frame or token field.
+  const RELEVANT =
+    ".g-recaptcha, .h-captcha, .cf-turnstile, [data-sitekey], [data-pkey], " +
+    "[data-hcaptcha-widget-id], iframe, textarea, input, img";
+  function relevant(node) {
+    if (!node || node.nodeType !== 1) {
+      return false;
+    }
+    try {
+      return node.matches(RELEVANT) || node.querySelector(RELEVANT) !== null;
+    } catch (error) {
+      return false;
+    }
+  }
+  new MutationObserver((mutations) => {
+    for (const mutation of mutations) {
+      if (mutation.type === "attributes" ? relevant(mutation.target) : Array.from(mutation.addedNodes).some(relevant)) {
+        notify();
+        return;
+      }
+    }
+  }).observe(document, {
+    subtree: true,
+    childList: true,
+    attributes: true,
+    attributeFilter: ["data-sitekey", "data-pkey", "data-hcaptcha-widget-id", "src", "class"],
   });
 })();
