@@ -24,8 +24,8 @@ PLAYWRIGHT_SETTINGS = {
         "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
     },
     "PLAYWRIGHT_LAUNCH_OPTIONS": chromium_launch_options(),
-    # PLAYWRIGHT_PROCESS_REQUEST_HEADERS keeps its default: the resubmission's
-    # Content-Type must reach the site.
+    # PLAYWRIGHT_PROCESS_REQUEST_HEADERS is the add-on's: the forms the pages
+    # post keep their Content-Type.
 }
 
 
@@ -61,7 +61,7 @@ class RenderedSpider(Spider):
 
 
 @pytest_twisted.ensureDeferred
-async def test_rendered_pages_are_solved_and_resubmitted_through_the_browser(
+async def test_rendered_pages_are_solved_in_the_page(
     vastcaptcha_emulator: EmulatorHandle, vastcaptcha_demo_site: DemoSiteHandle
 ) -> None:
     vastcaptcha_emulator.configure(solve_time=0.1)
@@ -74,15 +74,17 @@ async def test_rendered_pages_are_solved_and_resubmitted_through_the_browser(
         1, ["recaptcha-v2", "hcaptcha", "turnstile"]
     )
     assert result.stats["vastcaptcha/solved"] == 3
-    # Every page, the resubmissions included, went through the browser.
+    # Each page posted its own form: one page per request, no resubmission.
     assert result.stats["playwright/response_count/method/POST"] == 3
-    assert result.stats["playwright/page_count"] == 6
+    assert result.stats["playwright/page_count"] == 3
+    assert result.stats["downloader/request_count"] == 3
 
 
 @pytest_twisted.ensureDeferred
-async def test_pages_handed_to_the_callback_are_left_to_it(
+async def test_pages_handed_to_the_callback_are_past_their_captcha(
     vastcaptcha_emulator: EmulatorHandle, vastcaptcha_demo_site: DemoSiteHandle
 ) -> None:
+    vastcaptcha_emulator.configure(solve_time=0.1)
     result = await crawl(
         RenderedSpider,
         captcha_settings(vastcaptcha_emulator, **PLAYWRIGHT_SETTINGS),
@@ -92,5 +94,8 @@ async def test_pages_handed_to_the_callback_are_left_to_it(
     spider = result.crawler.spider
     assert isinstance(spider, RenderedSpider)
     assert len(spider.seen) == 3
-    assert all(r.css(".g-recaptcha, .h-captcha, .cf-turnstile") for r in spider.seen)
-    assert vastcaptcha_emulator.stats()["calls"]["createTask"] == 0
+    assert not any(r.css(".g-recaptcha, .h-captcha, .cf-turnstile") for r in spider.seen)
+    assert {i["sku"] for i in result.items} == expected_skus(
+        1, ["recaptcha-v2", "hcaptcha", "turnstile"]
+    )
+    assert vastcaptcha_emulator.stats()["calls"]["createTask"] == 3

@@ -14,9 +14,11 @@ from typing import Any
 import pytest
 import pytest_twisted
 from playwright.async_api import Page
-from scrapy import Request, Spider
+from scrapy import Request, Spider, signals
+from scrapy.crawler import CrawlerRunner
 from scrapy.http import Response
 from scrapy.selector import Selector
+from scrapy_playwright.page import PageMethod  # type: ignore[import-untyped]
 from twisted.python.failure import Failure
 
 from scrapy_vastcaptcha import signals as vc_signals
@@ -25,7 +27,7 @@ from scrapy_vastcaptcha.demo.catalog import PAGES
 from scrapy_vastcaptcha.demo.spider import IMAGE_META, expected_skus
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
 from scrapy_vastcaptcha.testing.browser import chromium_launch_options, route_widget_scripts
-from tests.crawling import CrawlResult, captcha_settings
+from tests.crawling import CrawlResult, captcha_settings, crawl
 
 pytestmark = pytest.mark.browser
 
@@ -100,7 +102,7 @@ class ShopSpider(Spider):
             documents = [Selector(text=await frame.content()) for frame in page.frames]
             await page.close()
         else:
-            documents = [response.selector]
+            documents = [Selector(text=response.text)]
             for src in response.css("iframe::attr(src)").getall():
                 if response.urljoin(src).startswith(self.site):  # not a widget's frame
                     yield response.follow(src, meta=self.meta(kind), cb_kwargs={"kind": kind})
@@ -128,14 +130,11 @@ def in_page_settings(emulator: EmulatorHandle, **overrides: Any) -> dict[str, An
 async def crawl_shop(
     emulator: EmulatorHandle, site: DemoSiteHandle, **options: Any
 ) -> tuple[CrawlResult, ShopSpider, list[tuple[str, Any]]]:
+    """Crawl with :class:`ShopSpider`; also what the add-on's signals said."""
     settings = options.pop("settings", None) or in_page_settings(emulator)
-    signalled: list[tuple[str, Any]] = []
-    result_holder: list[CrawlResult] = []
-
-    from scrapy.crawler import CrawlerRunner
-
     runner = CrawlerRunner(settings)
     crawler = runner.create_crawler(ShopSpider)
+    signalled: list[tuple[str, Any]] = []
     items: list[Any] = []
     for name, signal in (
         ("detected", vc_signals.captcha_detected),
@@ -147,16 +146,13 @@ async def crawl_shop(
             signal=signal,
             weak=False,
         )
-    from scrapy import signals
-
     crawler.signals.connect(
         lambda item, **kwargs: items.append(item), signal=signals.item_scraped, weak=False
     )
     await runner.crawl(crawler, site=site.url, **options)
-    result_holder.append(CrawlResult(crawler, items))
     spider = crawler.spider
     assert isinstance(spider, ShopSpider)
-    return result_holder[0], spider, signalled
+    return CrawlResult(crawler, items), spider, signalled
 
 
 @pytest_twisted.ensureDeferred
@@ -261,3 +257,74 @@ async def test_an_unsolvable_captcha_reaches_the_errback(
     assert error.code == "ERROR_CAPTCHA_UNSOLVABLE"
     assert result.stats["vastcaptcha/failed/ERROR_CAPTCHA_UNSOLVABLE"] >= 1
     assert any(name == "failed" for name, _ in signalled)
+
+
+class OwnMethodsSpider(Spider):
+    """A request with its own page methods (a dict) and init callback."""
+
+    name = "own_methods"
+
+    def __init__(self, site: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.site = site
+        self.inits: list[str] = []
+        self.meta_seen: dict[str, Any] = {}
+
+    async def init_page(self, page: Page, request: Request) -> None:
+        self.inits.append(request.url)
+        await route_widget_scripts(page)
+
+    async def start(self) -> AsyncIterator[Request]:
+        yield Request(
+            f"{self.site}/recaptcha-v2-invisible?page=1",
+            meta={
+                "playwright": True,
+                "playwright_page_init_callback": self.init_page,
+                "playwright_page_methods": {
+                    "count": PageMethod("evaluate", "document.querySelectorAll('.product').length")
+                },
+            },
+        )
+
+    def parse(self, response: Response) -> None:
+        self.meta_seen = dict(response.meta)
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_request_s_own_page_methods_run_after_the_captcha(
+    vastcaptcha_emulator: EmulatorHandle, vastcaptcha_demo_site: DemoSiteHandle
+) -> None:
+    vastcaptcha_emulator.configure(solve_time=0.1)
+    result = await crawl(
+        OwnMethodsSpider, in_page_settings(vastcaptcha_emulator), site=vastcaptcha_demo_site.url
+    )
+    spider = result.crawler.spider
+    assert isinstance(spider, OwnMethodsSpider)
+    assert spider.inits == [f"{vastcaptcha_demo_site.url}/recaptcha-v2-invisible?page=1"]
+    meta = spider.meta_seen
+    # The callback sees its own meta: its page methods (run on the products
+    # page), its init callback, and the outcome; nothing of ours.
+    assert list(meta["playwright_page_methods"]) == ["count"]
+    assert meta["playwright_page_methods"]["count"].result == 4
+    assert meta["playwright_page_init_callback"] == spider.init_page
+    assert meta["vastcaptcha"]["kind"] == "recaptcha-v2"
+    assert not [key for key in meta if key.startswith("_vastcaptcha")]
+
+
+@pytest_twisted.ensureDeferred
+async def test_playwright_requests_not_rendered_by_scrapy_playwright_are_solved_as_html(
+    vastcaptcha_emulator: EmulatorHandle, vastcaptcha_demo_site: DemoSiteHandle
+) -> None:
+    # No scrapy-playwright download handler: the page method never runs, and
+    # the middleware solves from the HTML and resubmits the form instead.
+    vastcaptcha_emulator.configure(solve_time=0.1)
+    result, spider, _ = await crawl_shop(
+        vastcaptcha_emulator,
+        vastcaptcha_demo_site,
+        kinds=["hcaptcha", "turnstile"],
+        settings=captcha_settings(vastcaptcha_emulator),
+    )
+    assert not spider.failures
+    assert {item["sku"] for item in result.items} == expected_skus(1, ["hcaptcha", "turnstile"])
+    assert result.stats["vastcaptcha/solved"] == 2
+    assert result.stats["downloader/request_method_count/POST"] == 2
