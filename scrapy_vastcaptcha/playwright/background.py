@@ -20,7 +20,7 @@ from scrapy_vastcaptcha.api.credentials import ApiKey, resolve_api_key, resolve_
 from scrapy_vastcaptcha.api.errors import SolveTimeoutError, VastCaptchaError
 from scrapy_vastcaptcha.api.tasks import Task
 from scrapy_vastcaptcha.playwright.reactor import reactor_thread_loop
-from scrapy_vastcaptcha.playwright.solving import solve_all
+from scrapy_vastcaptcha.playwright.solving import LoopSolver, solve_all
 from scrapy_vastcaptcha.playwright.steps import Outcome
 
 T = TypeVar("T")
@@ -74,6 +74,12 @@ class BackgroundSolver:
         if self._closed:
             raise VastCaptchaError("the background solver is closed")
         return self._call(solve_all(self._client, tasks, timeout), max(timeout, 0.0) + _HANDOVER)
+
+    def loop_solver(self) -> LoopSolver:
+        """This solver's client for coroutines of another loop (it stays open)."""
+        if self._closed:
+            raise VastCaptchaError("the background solver is closed")
+        return LoopSolver(self._loop, self._client, None)
 
     def close(self) -> None:
         """Cancel the calls in flight and close the client's connections."""

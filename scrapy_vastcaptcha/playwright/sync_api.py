@@ -1,7 +1,19 @@
 """Solve the captchas of a live Playwright page (sync API).
 
 Same functions, arguments and results as :mod:`scrapy_vastcaptcha.playwright`,
-for ``playwright.sync_api`` pages. No reactor or event loop to manage: the
+for ``playwright.sync_api`` pages. Auto mode, the zero-code way::
+
+    with auto_solve(context) as solver:      # key from $VASTCAPTCHA_API_KEY
+        page = context.new_page()
+        page.goto(url)
+        solver.wait_solved(page)             # optional: tokens are in
+        page.click("button[type=submit]")
+
+Sync Playwright runs an asyncio loop on the calling thread whenever a
+Playwright call is in progress; auto mode runs on that loop, on the objects
+behind the sync wrappers, so it works while the script is inside any
+Playwright call (``goto``, ``fill``, ``click``, ``wait_for_timeout``, ...),
+exactly as Playwright's own event handlers do. No reactor or event loop to manage: the
 VastCap client runs on a background thread that runs Twisted's (global)
 asyncio reactor for the rest of the process (a reactor cannot be restarted),
 while the calling thread drives the browser and blocks on the solves with the
@@ -17,20 +29,37 @@ calls::
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import TYPE_CHECKING
+from collections.abc import Collection, Coroutine, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from scrapy_vastcaptcha.api.credentials import ApiKey
 from scrapy_vastcaptcha.playwright import DEFAULT_MIN_SCORE, DEFAULT_TIMEOUT, DEFAULT_WAIT, flow
+from scrapy_vastcaptcha.playwright import auto as core
+from scrapy_vastcaptcha.playwright.auto import (
+    DEFAULT_MAX_CAPTCHAS_PER_PAGE,
+    DEFAULT_MAX_REFRESHES,
+    AutoSettings,
+)
 from scrapy_vastcaptcha.playwright.background import BackgroundSolver
 from scrapy_vastcaptcha.playwright.results import CaptchaResult, FoundCaptcha
 from scrapy_vastcaptcha.playwright.scripts import hook_script
+from scrapy_vastcaptcha.playwright.solving import LoopSolver
 from scrapy_vastcaptcha.playwright.steps import run_sync
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Frame, Page
 
-__all__ = ["BackgroundSolver", "find_captchas", "install_hooks", "solve_captchas"]
+__all__ = [
+    "AutoSolver",
+    "BackgroundSolver",
+    "auto_solve",
+    "find_captchas",
+    "install_hooks",
+    "solve_captchas",
+]
+
+T = TypeVar("T")
 
 
 def install_hooks(target: BrowserContext | Page) -> None:
@@ -107,3 +136,126 @@ def solve_captchas(
     finally:
         if own is not None:
             own.close()
+
+
+def auto_solve(
+    target: BrowserContext | Page,
+    *,
+    api_key: str | ApiKey | None = None,
+    api_url: str | None = None,
+    client: BackgroundSolver | None = None,
+    kinds: Collection[str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    forward_user_agent: bool = True,
+    proxy: str | None = None,
+    cookies: bool = False,
+    image_selector: str | None = None,
+    image_field: str | None = None,
+    min_score: float | None = DEFAULT_MIN_SCORE,
+    action: str | None = None,
+    poll_interval: float | None = None,
+    max_captchas_per_page: int = DEFAULT_MAX_CAPTCHAS_PER_PAGE,
+    max_refreshes: int = DEFAULT_MAX_REFRESHES,
+    token_lifetimes: Mapping[str, float] | None = None,
+) -> AutoSolver:
+    """Sync twin of :func:`scrapy_vastcaptcha.playwright.auto_solve`; use the
+    returned :class:`AutoSolver` as a context manager or call its ``stop()``.
+    ``client`` is a :class:`BackgroundSolver` (not closed here)."""
+    settings = AutoSettings.build(
+        timeout=timeout,
+        kinds=kinds,
+        max_captchas_per_page=max_captchas_per_page,
+        max_refreshes=max_refreshes,
+        token_lifetimes=token_lifetimes,
+        forward_user_agent=forward_user_agent,
+        proxy=proxy,
+        cookies=cookies,
+        image_selector=image_selector,
+        image_field=image_field,
+        min_score=min_score,
+        action=action,
+    )
+    shared = client.loop_solver() if client is not None else None
+
+    async def start() -> core.AutoSolver:
+        solver = shared or await LoopSolver.open(
+            None, api_key, api_url, solve_timeout=timeout, poll_interval=poll_interval
+        )
+        handle = core.AutoSolver(_impl(target), settings, solver.solve_all)
+        try:
+            await handle.start(on_close=solver.close)
+        except BaseException:
+            await solver.close()
+            raise
+        return handle
+
+    return AutoSolver(_run_in(target, start()), target)
+
+
+class AutoSolver:
+    """Sync twin of :class:`scrapy_vastcaptcha.playwright.AutoSolver`."""
+
+    def __init__(self, handle: core.AutoSolver, target: Any) -> None:
+        self._handle = handle
+        self._target = target
+
+    @property
+    def results(self) -> list[CaptchaResult]:
+        """Every solve and refresh so far, in order."""
+        return self._handle.results
+
+    @property
+    def errors(self) -> list[Exception]:
+        """Every failure so far (failed solves, TooManyCaptchasError)."""
+        return self._handle.errors
+
+    def wait_solved(
+        self,
+        page: Page,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        wait: float = DEFAULT_WAIT,
+        raise_on_error: bool = True,
+    ) -> list[CaptchaResult]:
+        """Sync twin of :meth:`scrapy_vastcaptcha.playwright.AutoSolver.wait_solved`."""
+        return _run_in(
+            page,
+            self._handle.wait_solved(
+                _impl(page), timeout=timeout, wait=wait, raise_on_error=raise_on_error
+            ),
+        )
+
+    def stop(self) -> None:
+        """Stop solving; cancels what is in flight (see the async twin)."""
+        if not self._handle.stopped:
+            _run_in(self._target, self._handle.stop())
+
+    def __enter__(self) -> AutoSolver:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+# The sync wrappers' implementation objects and their blocking runner: not
+# public Playwright API, so reached in these two places only.
+def _impl(wrapper: Any) -> Any:
+    impl = getattr(wrapper, "_impl_obj", None)
+    if impl is None:
+        raise TypeError(f"expected a playwright.sync_api page or context, got {wrapper!r}")
+    return impl
+
+
+def _run_in(wrapper: Any, coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on the Playwright loop of ``wrapper`` until it is done."""
+    run = getattr(wrapper, "_sync", None)
+    if run is None:
+        coro.close()
+        raise TypeError(f"expected a playwright.sync_api page or context, got {wrapper!r}")
+    result: T = run(coro)
+    return result
