@@ -1,12 +1,15 @@
-"""A scrapy-playwright spider that solves captchas in the browser page.
+"""A scrapy-playwright spider whose captchas are solved in the browser, with no captcha code.
 
     python examples/run_on_emulator.py scrapy-playwright     # offline, on the emulator
     scrapy runspider examples/scrapy_playwright_spider.py -a site=https://your-site
 
-The callback receives the live page (``playwright_include_page``) and calls
-the Playwright helper; the add-on's middleware leaves such pages to it. Pages
-rendered with ``playwright`` but without ``playwright_include_page`` would be
-solved by the middleware instead, their form resubmitted through the browser.
+With the add-on enabled, the captchas of every ``playwright`` request are
+solved in the live page before scrapy-playwright reads it: each token goes into
+the frame that owns its widget, the widget's callback is fired (or
+``grecaptcha.execute`` answers with the token) and the form is submitted the
+way the page submits it. The callback gets the page after the captcha, and
+``response.meta["vastcaptcha"]`` says what was solved. The key comes from
+``VASTCAPTCHA_API_KEY``.
 """
 
 from __future__ import annotations
@@ -19,33 +22,32 @@ import scrapy
 from playwright.async_api import Page
 from scrapy.http import Response
 
-from scrapy_vastcaptcha.playwright import install_hooks, solve_captchas
 from scrapy_vastcaptcha.testing.browser import chromium_launch_options, route_widget_scripts
 
 OFFLINE = bool(os.environ.get("EXAMPLE_OFFLINE"))
-POLL_INTERVAL = float(os.environ.get("EXAMPLE_POLL_INTERVAL", "3"))
+
+PATHS = (
+    "/recaptcha-v3",  # the submit handler asks grecaptcha.execute() for a token
+    "/recaptcha-v2-invisible",  # only the widget's callback submits the form
+    "/turnstile-interstitial/catalog",  # a 403 challenge page in front of the catalog
+    "/two-captchas",  # reCAPTCHA and Turnstile in one form
+)
 
 
-async def prepare(page: Page, request: scrapy.Request) -> None:
-    """Runs before the page navigates: the helper's hooks must come first."""
-    if OFFLINE:
-        await route_widget_scripts(page)
-    await install_hooks(page)
+async def offline_widgets(page: Page, request: scrapy.Request) -> None:
+    """Offline only: the widget scripts come from the bundled stand-ins."""
+    await route_widget_scripts(page)
 
 
 class BrowserShopSpider(scrapy.Spider):
     name = "browser_shop"
     custom_settings = {
+        "ADDONS": {"scrapy_vastcaptcha.Addon": 500},
         "DOWNLOAD_HANDLERS": {
             "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
             "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
         },
         "PLAYWRIGHT_LAUNCH_OPTIONS": chromium_launch_options(),
-        # The pages post their own forms: keep the browser's headers for them.
-        "PLAYWRIGHT_PROCESS_REQUEST_HEADERS": None,
-        # A challenge page answers 403; the callback must still get it.
-        "HTTPERROR_ALLOWED_CODES": [403],
-        "ADDONS": {"scrapy_vastcaptcha.Addon": 500},
     }
 
     def __init__(self, site: str = "http://127.0.0.1:8766", **kwargs: Any) -> None:
@@ -53,30 +55,17 @@ class BrowserShopSpider(scrapy.Spider):
         self.site = site.rstrip("/")
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
-        for path in ("/recaptcha-v3", "/turnstile-interstitial/catalog"):
-            yield scrapy.Request(
-                self.site + path,
-                meta={
-                    "playwright": True,
-                    "playwright_include_page": True,
-                    "playwright_page_init_callback": prepare,
-                },
-            )
+        meta: dict[str, Any] = {"playwright": True}
+        if OFFLINE:
+            meta["playwright_page_init_callback"] = offline_widgets
+        for path in PATHS:
+            yield scrapy.Request(self.site + path, meta=meta)
 
-    async def parse(self, response: Response, **kwargs: Any) -> AsyncIterator[dict[str, Any]]:
-        page: Page = response.meta["playwright_page"]
-        try:
-            results = await solve_captchas(page, poll_interval=POLL_INTERVAL)
-            # A fired callback has taken the page on itself (the interstitial
-            # posts its challenge form): the page is navigating, so asking it
-            # about its form now would race that navigation. Otherwise, submit.
-            if not any(result.callback_fired for result in results):
-                await page.locator("#captcha-form button[type=submit]").click()
-            await page.locator(".product").first.wait_for()
-            skus = await page.locator(".product").evaluate_all(
-                "nodes => nodes.map(n => n.dataset.sku)"
-            )
-        finally:
-            await page.close()
-        for sku in skus:
-            yield {"sku": sku, "captchas": [r.kind for r in results]}
+    def parse(self, response: Response, **kwargs: Any) -> Any:
+        solved = response.meta.get("vastcaptcha") or {}
+        for product in response.css(".product"):
+            yield {
+                "sku": product.attrib["data-sku"],
+                "name": product.css(".name::text").get(),
+                "captchas": [captcha["kind"] for captcha in solved.get("captchas", [])],
+            }

@@ -41,7 +41,10 @@ def test_scrapy_project_scrapes_every_page() -> None:
     [
         ("async", ["recaptcha-v2", "hcaptcha", "two-captchas", "iframe"]),
         ("sync", ["recaptcha-v2-invisible", "turnstile-interstitial", "image"]),
-        ("scrapy-playwright", ["recaptcha-v3", "turnstile-interstitial"]),
+        (
+            "scrapy-playwright",
+            ["recaptcha-v3", "recaptcha-v2-invisible", "turnstile-interstitial", "two-captchas"],
+        ),
     ],
 )
 def test_playwright_examples_scrape_their_pages(example: str, kinds: list[str]) -> None:
