@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
 
+from scrapy_vastcaptcha.api.errors import SolveTimeoutError
 from scrapy_vastcaptcha.api.tasks import Task
 from scrapy_vastcaptcha.playwright import flow
 from scrapy_vastcaptcha.playwright.errors import TooManyCaptchasError
@@ -330,7 +331,8 @@ class AutoSolver:
         Returns the results of ``page`` not returned before (in order of
         completion); raises the first error among them unless
         ``raise_on_error`` is false. A page without captchas returns ``[]``
-        at once.
+        at once. Raises :class:`~scrapy_vastcaptcha.api.errors.SolveTimeoutError`
+        if solves are still running after ``timeout`` seconds (they go on).
         """
         if self._stopped:
             raise RuntimeError("auto mode was stopped")
@@ -352,6 +354,10 @@ class AutoSolver:
                 await _wait_event(watch.scanned, min(left, wait_until - time.monotonic()))
             else:
                 break
+        if watch.busy:
+            raise SolveTimeoutError(
+                f"{len(watch.busy)} solve(s) of the page still running after {timeout:g} s"
+            )
         results, watch.unreported = watch.unreported, []
         if raise_on_error:
             for result in results:
