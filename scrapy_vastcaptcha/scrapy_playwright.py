@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
@@ -80,11 +81,11 @@ logger = logging.getLogger(__name__)
 #: The first scrapy-playwright release whose PageMethod takes a callable (0.0.42).
 MIN_SCRAPY_PLAYWRIGHT = (0, 0, 42)
 
-#: Private meta keys; all three are gone again when the response reaches the callback.
+#: Private meta keys, gone again when the response reaches the callback: the
+#: page method's report, and the request's own values of the keys we replace.
 REPORT_KEY = "_vastcaptcha_browser"
-USER_METHODS_KEY = "_vastcaptcha_page_methods"
-USER_INIT_KEY = "_vastcaptcha_page_init"
-_ABSENT = object()
+SAVED_KEY = "_vastcaptcha_saved"
+_REPLACED = ("playwright_page_methods", "playwright_page_init_callback")
 
 #: Seconds a page may take to render a captcha it declares (or that
 #: ``meta["vastcaptcha"]["kind"]`` says it has) before it is given up on.
@@ -120,6 +121,13 @@ _FORM_SCRIPT = """({form, fields}) => {
   const button = target.querySelector(
     "button[type=submit], input[type=submit], input[type=image], button:not([type])");
   return button || target;
+}"""
+
+
+# The status of the document's own response (Navigation Timing; 0 where unknown).
+_STATUS_SCRIPT = """() => {
+  const entry = performance.getEntriesByType("navigation")[0];
+  return entry && entry.responseStatus ? entry.responseStatus : 0;
 }"""
 
 
@@ -235,6 +243,8 @@ class BrowserSolving:
     def __init__(self, middleware: VastCaptchaMiddleware) -> None:
         self.middleware = middleware
         self._hooked: weakref.WeakSet[Page] = weakref.WeakSet()
+        # Scrapy builds its middlewares in the reactor's thread.
+        self._reactor_thread = threading.get_ident()
 
     # -- before the download -------------------------------------------------
 
@@ -245,20 +255,17 @@ class BrowserSolving:
             return
         from scrapy_playwright.page import PageMethod  # type: ignore[import-untyped]
 
-        # A copy (a retry, a redirect) carries the previous attempt's entries.
-        methods = meta.pop(USER_METHODS_KEY, meta.get("playwright_page_methods", _ABSENT))
-        init = meta.pop(USER_INIT_KEY, meta.get("playwright_page_init_callback", _ABSENT))
-        meta[USER_METHODS_KEY] = methods
-        meta[USER_INIT_KEY] = init
+        self.forget(request)  # a copy (a retry) may carry the last attempt's entries
+        meta[SAVED_KEY] = {key: meta[key] for key in _REPLACED if key in meta}
         ours = PageMethod(self._solve_page, request)
-        if methods is _ABSENT or not methods:
+        methods = meta.get("playwright_page_methods")
+        if not methods:
             meta["playwright_page_methods"] = [ours]
         elif isinstance(methods, dict):
             meta["playwright_page_methods"] = {META_KEY: ours, **methods}
         else:
             meta["playwright_page_methods"] = [ours, *methods]
         meta["playwright_page_init_callback"] = self._init_page
-        meta.pop(REPORT_KEY, None)
 
     async def _init_page(self, page: Page, request: Request) -> None:
         from scrapy_vastcaptcha.playwright import install_hooks
@@ -266,8 +273,8 @@ class BrowserSolving:
         if page not in self._hooked:
             await install_hooks(page)
             self._hooked.add(page)
-        user = request.meta.get(USER_INIT_KEY, _ABSENT)
-        if user is not _ABSENT and user:
+        user = request.meta.get(SAVED_KEY, {}).get("playwright_page_init_callback")
+        if user:
             callback: Callable[[Page, Request], Awaitable[Any]] = load_object(user)
             await callback(page, request)
 
@@ -295,17 +302,13 @@ class BrowserSolving:
     def forget(self, request: Request) -> BrowserReport | None:
         """Give the request its own page methods and init callback back; the report."""
         meta = request.meta
-        for key, user_key in (
-            ("playwright_page_methods", USER_METHODS_KEY),
-            ("playwright_page_init_callback", USER_INIT_KEY),
-        ):
-            if user_key not in meta:
-                continue
-            original = meta.pop(user_key)
-            if original is _ABSENT:
-                meta.pop(key, None)
-            else:
-                meta[key] = original
+        saved = meta.pop(SAVED_KEY, None)
+        if saved is not None:
+            for key in _REPLACED:
+                if key in saved:
+                    meta[key] = saved[key]
+                else:
+                    meta.pop(key, None)
         report = meta.pop(REPORT_KEY, None)
         return report if isinstance(report, BrowserReport) else None
 
@@ -313,6 +316,11 @@ class BrowserSolving:
 
     async def _solve_page(self, page: Page, request: Request) -> None:
         """The page method: get the page past its captchas (never raises)."""
+        if threading.get_ident() != self._reactor_thread:
+            # scrapy-playwright runs Playwright in a thread of its own (on
+            # Windows); the crawl's client, stats and signals live in the
+            # reactor's. Without a report the middleware solves from the HTML.
+            return
         report = BrowserReport()
         request.meta[REPORT_KEY] = report
         watch = _PageWatch(page)
@@ -601,7 +609,11 @@ class _PageWatch:
 
     async def snapshot(self, request: Request) -> HtmlResponse:
         """The page as a response, for the ``captcha_detected`` signal."""
-        status = self.last_response.status if self.last_response is not None else 200
+        if self.last_response is not None:
+            status = self.last_response.status
+        else:
+            # The navigation before the page method was not watched.
+            status = await self._page.evaluate(_STATUS_SCRIPT) or 200
         return HtmlResponse(
             url=self._page.url,
             status=status,

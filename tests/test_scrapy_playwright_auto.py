@@ -18,6 +18,7 @@ from scrapy import Request, Spider, signals
 from scrapy.crawler import CrawlerRunner
 from scrapy.http import Response
 from scrapy.selector import Selector
+from scrapy.utils.test import get_crawler
 from scrapy_playwright.page import PageMethod  # type: ignore[import-untyped]
 from twisted.python.failure import Failure
 
@@ -25,11 +26,11 @@ from scrapy_vastcaptcha import signals as vc_signals
 from scrapy_vastcaptcha.api.errors import CaptchaError
 from scrapy_vastcaptcha.demo.catalog import PAGES
 from scrapy_vastcaptcha.demo.spider import IMAGE_META, expected_skus
+from scrapy_vastcaptcha.middleware import VastCaptchaMiddleware
+from scrapy_vastcaptcha.scrapy_playwright import BrowserSolving
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
 from scrapy_vastcaptcha.testing.browser import chromium_launch_options, route_widget_scripts
 from tests.crawling import CrawlResult, captcha_settings, crawl
-
-pytestmark = pytest.mark.browser
 
 KINDS = [page.kind for page in PAGES]
 
@@ -155,6 +156,7 @@ async def crawl_shop(
     return CrawlResult(crawler, items), spider, signalled
 
 
+@pytest.mark.browser
 @pytest_twisted.ensureDeferred
 async def test_every_kind_is_solved_in_the_page_before_the_callback(
     vastcaptcha_emulator: EmulatorHandle, vastcaptcha_demo_site: DemoSiteHandle
@@ -195,6 +197,7 @@ async def test_every_kind_is_solved_in_the_page_before_the_callback(
     assert "vastcaptcha/failed/MAX_ATTEMPTS" not in stats
 
 
+@pytest.mark.browser
 @pytest_twisted.ensureDeferred
 async def test_the_included_page_is_already_past_its_captcha(
     vastcaptcha_emulator: EmulatorHandle, vastcaptcha_demo_site: DemoSiteHandle
@@ -210,6 +213,7 @@ async def test_the_included_page_is_already_past_its_captcha(
     assert any(url.endswith("/turnstile-interstitial/catalog?page=1") for url in spider.page_urls)
 
 
+@pytest.mark.browser
 @pytest_twisted.ensureDeferred
 async def test_without_the_add_on_nothing_behind_a_captcha_is_scraped(
     vastcaptcha_emulator: EmulatorHandle, vastcaptcha_demo_site: DemoSiteHandle
@@ -224,6 +228,7 @@ async def test_without_the_add_on_nothing_behind_a_captcha_is_scraped(
     assert vastcaptcha_emulator.stats()["calls"]["createTask"] == 0
 
 
+@pytest.mark.browser
 @pytest_twisted.ensureDeferred
 async def test_meta_false_leaves_the_page_alone(
     vastcaptcha_emulator: EmulatorHandle, vastcaptcha_demo_site: DemoSiteHandle
@@ -239,6 +244,7 @@ async def test_meta_false_leaves_the_page_alone(
     assert vastcaptcha_emulator.stats()["calls"]["createTask"] == 0
 
 
+@pytest.mark.browser
 @pytest_twisted.ensureDeferred
 async def test_an_unsolvable_captcha_reaches_the_errback(
     vastcaptcha_emulator: EmulatorHandle, vastcaptcha_demo_site: DemoSiteHandle
@@ -290,6 +296,7 @@ class OwnMethodsSpider(Spider):
         self.meta_seen = dict(response.meta)
 
 
+@pytest.mark.browser
 @pytest_twisted.ensureDeferred
 async def test_the_request_s_own_page_methods_run_after_the_captcha(
     vastcaptcha_emulator: EmulatorHandle, vastcaptcha_demo_site: DemoSiteHandle
@@ -328,3 +335,60 @@ async def test_playwright_requests_not_rendered_by_scrapy_playwright_are_solved_
     assert {item["sku"] for item in result.items} == expected_skus(1, ["hcaptcha", "turnstile"])
     assert result.stats["vastcaptcha/solved"] == 2
     assert result.stats["downloader/request_method_count/POST"] == 2
+
+
+def make_browser_solving() -> BrowserSolving:
+    crawler = get_crawler(
+        settings_dict={"VASTCAPTCHA_API_KEY": "a" * 32, "VASTCAPTCHA_API_URL": "http://127.0.0.1:9"}
+    )
+    middleware = VastCaptchaMiddleware.from_crawler(crawler)
+    assert middleware.browser is not None
+    return middleware.browser
+
+
+async def own_init(page: Page, request: Request) -> None:
+    """A request's own page init callback (never called here)."""
+
+
+@pytest.mark.parametrize(
+    "own",
+    [
+        {},
+        {"playwright_page_methods": [PageMethod("click", "#more")]},
+        {"playwright_page_methods": {"more": PageMethod("click", "#more")}},
+        {"playwright_page_init_callback": own_init, "playwright_page_methods": ()},
+        {"playwright_page_init_callback": "tests.test_scrapy_playwright_auto.own_init"},
+    ],
+)
+def test_the_solving_page_method_goes_first_and_leaves_no_trace(own: dict[str, Any]) -> None:
+    browser = make_browser_solving()
+    request = Request("https://example.com/", meta={"playwright": True, **own})
+    before = dict(request.meta)
+    browser.prepare(request)
+    methods = request.meta["playwright_page_methods"]
+    listed = list(methods.values()) if isinstance(methods, dict) else list(methods)
+    user = own.get("playwright_page_methods") or []
+    user_listed = list(user.values()) if isinstance(user, dict) else list(user)
+    assert listed[1:] == user_listed
+    assert callable(listed[0].method)
+    assert request.meta["playwright_page_init_callback"] != own.get("playwright_page_init_callback")
+    # A retry's copy is prepared afresh: still one solving method, first.
+    retry = request.replace(dont_filter=True)
+    browser.prepare(retry)
+    retried = retry.meta["playwright_page_methods"]
+    assert len(retried) == len(listed)
+    assert browser.forget(retry) is None
+    assert retry.meta == before
+    assert browser.forget(request) is None
+    assert request.meta == before
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [{}, {"playwright": False}, {"playwright": True, "vastcaptcha": False}],
+)
+def test_requests_not_rendered_or_opted_out_are_not_touched(meta: dict[str, Any]) -> None:
+    browser = make_browser_solving()
+    request = Request("https://example.com/", meta=dict(meta))
+    browser.prepare(request)
+    assert request.meta == meta
