@@ -96,6 +96,7 @@ def test_three_asyncio_runs_in_one_process(
 PYTEST_ASYNCIO_MODULE = """
     import asyncio, os
     import pytest
+    import pytest_asyncio
     from playwright.async_api import async_playwright
     from scrapy_vastcaptcha.testing.browser import chromium_launch_options, route_widget_scripts
     from scrapy_vastcaptcha.playwright import auto_solve, install_hooks, solve_captchas
@@ -105,7 +106,7 @@ PYTEST_ASYNCIO_MODULE = """
     LOOPS = set()
 
 
-    @pytest.fixture
+    @pytest_asyncio.fixture
     async def context():
         LOOPS.add(id(asyncio.get_running_loop()))
         async with async_playwright() as playwright:
