@@ -48,6 +48,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.misc import load_object
 
 from scrapy_vastcaptcha import signals as vc_signals
+from scrapy_vastcaptcha.analysis import AnalysisConfig, Verdict, analyse
 from scrapy_vastcaptcha.api.client import SolveResult
 from scrapy_vastcaptcha.api.errors import (
     CaptchaError,
@@ -59,12 +60,19 @@ from scrapy_vastcaptcha.api.errors import (
 from scrapy_vastcaptcha.api.tasks import Task
 from scrapy_vastcaptcha.captcha import Captcha
 from scrapy_vastcaptcha.meta import META_KEY, Spec, parse_spec
+from scrapy_vastcaptcha.sessions import (
+    Evidence,
+    SharedChallenges,
+    challenge_key,
+    declared_or_evident,
+)
 
 if TYPE_CHECKING:
     from playwright.async_api import Frame, Page
     from playwright.async_api import Request as PlaywrightRequest
     from playwright.async_api import Response as PlaywrightResponse
 
+    from scrapy_vastcaptcha.config import MiddlewareConfig
     from scrapy_vastcaptcha.middleware import VastCaptchaMiddleware
     from scrapy_vastcaptcha.playwright import CaptchaResult
 
@@ -172,9 +180,15 @@ def browser_solving(middleware: VastCaptchaMiddleware) -> BrowserSolving | None:
 class Round:
     """One solve round in the page: what was found and how each fared."""
 
+    number: int
     captchas: list[Captcha]
     results: list[CaptchaResult] = field(default_factory=list)
     solves: dict[str, SolveResult] = field(default_factory=dict)
+
+    @property
+    def failure(self) -> Exception | None:
+        """The first captcha's error, if one failed."""
+        return next((r.error for r in self.results if r.error is not None), None)
 
 
 @dataclass
@@ -243,6 +257,7 @@ class BrowserSolving:
     def __init__(self, middleware: VastCaptchaMiddleware) -> None:
         self.middleware = middleware
         self._hooked: weakref.WeakSet[Page] = weakref.WeakSet()
+        self._sessions = _BrowserSessions(middleware.config)
         # Scrapy builds its middlewares in the reactor's thread.
         self._reactor_thread = threading.get_ident()
 
@@ -352,84 +367,127 @@ class BrowserSolving:
         report: BrowserReport,
         watch: _PageWatch,
     ) -> None:
-        from scrapy_vastcaptcha.playwright import find_captchas, solve_captchas
+        from scrapy_vastcaptcha.playwright import find_captchas
 
         config = self.middleware.config
-        kinds = set(config.detect) | ({spec.kind} if spec.kind else set())
-        options: dict[str, Any] = {
-            "kinds": kinds,
-            "image_selector": spec.image,
-            # meta names the answer's field; the helper takes a selector
-            "image_field": _by_name(spec.fields[0]) if spec.fields else None,
-            "min_score": config.v3_min_score,
-            "action": spec.captcha_options.get("action"),
-        }
-        if spec.image is None:
-            kinds.discard("image")
-        forward_ua = (
-            config.forward_user_agent
-            if spec.forward_user_agent is None
-            else spec.forward_user_agent
-        )
+        options = _helper_options(spec, config)
         started = time.monotonic()
         # Only a request that says its page has a captcha waits for one to appear.
         wait = RENDER_WAIT if spec.kind else 0.0
-        while True:
-            left = config.timeout - (time.monotonic() - started)
-            found = await find_captchas(page, wait=wait, timeout=max(left, 1.0), **options)
-            wait = 0.0
-            if not found:
-                return
-            captchas = [item.captcha for item in found]
-            self._detected(request, await watch.snapshot(request), captchas)
-            if len(report.rounds) >= config.max_attempts:
-                report.error = self._gave_up(
-                    request,
-                    captchas,
-                    f"{page.url} still shows a captcha after {len(report.rounds)} solve "
-                    f"round(s) in the page (VASTCAPTCHA_MAX_ATTEMPTS={config.max_attempts})",
-                )
-                return
-            if left <= 0:
-                report.error = self._gave_up(
-                    request,
-                    captchas,
-                    f"{page.url}: {config.timeout:g} s spent solving its captchas "
-                    "(VASTCAPTCHA_TIMEOUT)",
-                    code="SOLVE_TIMEOUT",
-                )
-                return
-            this = Round(captchas)
-            report.rounds.append(this)
-            self.middleware.count("attempts")
-            client = _RecordingClient(self.middleware, this.solves, started + config.timeout)
-            watch.arm()
-            this.results = await solve_captchas(
-                page,
-                client=client,
-                wait=RENDER_WAIT,
-                timeout=max(left, 1.0),
-                raise_on_error=False,
-                forward_user_agent=forward_ua,
-                **options,
-            )
-            failure = next((r.error for r in this.results if r.error is not None), None)
-            self._solved(request, this, len(report.rounds))
-            if failure is not None:
-                report.error = self._failed(request, [r.captcha for r in this.results], failure)
-                spent = time.monotonic() - started >= config.timeout
-                if (
-                    _worth_another_round(failure)
-                    and len(report.rounds) < config.max_attempts
-                    and not spent
-                ):
+        leading: str | None = None
+        waited: str | None = None
+        try:
+            while True:
+                left = config.timeout - (time.monotonic() - started)
+                found = await find_captchas(page, wait=wait, timeout=max(left, 1.0), **options)
+                wait = 0.0
+                if not found:
+                    return
+                captchas = [item.captcha for item in found]
+                snapshot = await watch.snapshot(request)
+                self._detected(request, snapshot, captchas)
+                report.error = self._over_bounds(request, captchas, len(report.rounds), left)
+                if report.error is not None:
+                    return
+                if leading is None:
+                    key, evident = self._sessions.assess(request, snapshot, spec, captchas)
+                    if waited == key and self._sessions.learn_per_request(key):
+                        self.middleware.count("per_request_challenges")
+                        logger.info(
+                            "The challenge on %s is solved per page, not per browser "
+                            "session: a page that waited for it to be passed met it again",
+                            page.url,
+                        )
+                    decision = self._sessions.decide(key, page.url, evident)
+                    if decision == "wait":
+                        self.middleware.count("coalesced")
+                        waited = key
+                        woken = await self._sessions.wait(key, left)
+                        if woken == "released":
+                            # Passed in another page: this one has the clearance now.
+                            await page.reload(timeout=LOAD_TIMEOUT * 1000)
+                            continue
+                        decision = "lead" if woken == "promoted" else "own"
+                    if decision == "lead":
+                        leading = key
+                this = Round(len(report.rounds) + 1, captchas)
+                report.rounds.append(this)
+                if not await self._solve_round(page, request, spec, this, options, started, watch):
+                    return
+                if this.failure is not None:
+                    report.error = self._failed(request, this.captchas, this.failure)
+                    spent = time.monotonic() - started >= config.timeout
+                    if (
+                        not _worth_another_round(this.failure)
+                        or len(report.rounds) >= config.max_attempts
+                        or spent
+                    ):
+                        return
                     report.error = None
-                    continue
-                return
-            if not this.results:
-                return  # gone meanwhile
-            if not await self._go_on(page, spec, this.results, watch):
-                return
+        finally:
+            if leading is not None:
+                self._sessions.settle(leading, passed=report.error is None)
+
+    def _over_bounds(
+        self, request: Request, captchas: list[Captcha], rounds: int, left: float
+    ) -> CaptchaError | None:
+        """Why no other round may start, if none may."""
+        config = self.middleware.config
+        if rounds >= config.max_attempts:
+            return self._gave_up(
+                request,
+                captchas,
+                f"{request.url} still shows a captcha after {rounds} solve round(s) in the "
+                f"page (VASTCAPTCHA_MAX_ATTEMPTS={config.max_attempts})",
+            )
+        if left <= 0:
+            return self._gave_up(
+                request,
+                captchas,
+                f"{request.url}: {config.timeout:g} s spent solving its captchas "
+                "(VASTCAPTCHA_TIMEOUT)",
+                code="SOLVE_TIMEOUT",
+            )
+        return None
+
+    async def _solve_round(
+        self,
+        page: Page,
+        request: Request,
+        spec: Spec,
+        this: Round,
+        options: dict[str, Any],
+        started: float,
+        watch: _PageWatch,
+    ) -> bool:
+        """Solve ``this`` round and let the page go on; whether to look at the
+        page again (it navigated, or the round failed)."""
+        from scrapy_vastcaptcha.playwright import solve_captchas
+
+        config = self.middleware.config
+        self.middleware.count("attempts")
+        deadline = started + config.timeout
+        forward_ua = config.forward_user_agent
+        if spec.forward_user_agent is not None:
+            forward_ua = spec.forward_user_agent
+        watch.arm()
+        this.results = await solve_captchas(
+            page,
+            client=_RecordingClient(self.middleware, this.solves, deadline),
+            wait=RENDER_WAIT,
+            timeout=max(deadline - time.monotonic(), 1.0),
+            raise_on_error=False,
+            forward_user_agent=forward_ua,
+            **options,
+        )
+        if this.results:
+            this.captchas = [result.captcha for result in this.results]
+        self._solved(request, this)
+        if this.failure is not None:
+            return True
+        if not this.results:
+            return False  # gone meanwhile
+        return await self._go_on(page, spec, this.results, watch)
 
     async def _go_on(
         self, page: Page, spec: Spec, results: Sequence[CaptchaResult], watch: _PageWatch
@@ -482,7 +540,7 @@ class BrowserSolving:
                 vc_signals.captcha_detected, request=request, response=response, captcha=captcha
             )
 
-    def _solved(self, request: Request, this: Round, number: int) -> None:
+    def _solved(self, request: Request, this: Round) -> None:
         for result in this.results:
             solve = this.solves.get(result.task_id or "")
             if result.error is not None or solve is None:
@@ -500,7 +558,7 @@ class BrowserSolving:
                 solve.elapsed,
                 solve.task_id,
                 solve.polls,
-                number,
+                this.number,
             )
 
     def _failed(
@@ -521,6 +579,74 @@ class BrowserSolving:
     ) -> CaptchaError:
         self.middleware.count("gave_up")
         return self._failed(request, captchas, CaptchaError(code, message))
+
+
+class _BrowserSessions:
+    """Session-wide challenges met by several pages of one browser context.
+
+    The rules of :mod:`~scrapy_vastcaptcha.sessions`, with the browser
+    context (``meta["playwright_context"]``) as the session: the first page
+    solves the challenge, the others wait for it (costing nothing) and then
+    reload, carrying the clearance cookie the context now holds.
+    """
+
+    def __init__(self, config: MiddlewareConfig) -> None:
+        self._config = config
+        self._analysis = AnalysisConfig(detect=config.detect, v3_min_score=config.v3_min_score)
+        self._shared: SharedChallenges[asyncio.Future[str]] = SharedChallenges()
+
+    def assess(
+        self, request: Request, snapshot: HtmlResponse, spec: Spec, captchas: list[Captcha]
+    ) -> tuple[str, bool | None]:
+        """The challenge's key and whether the page shows it is session-wide."""
+        plan = analyse(snapshot, spec, None, self._analysis)
+        form = plan.form if plan.verdict is Verdict.SOLVE else None
+        headers = {
+            name.decode("latin-1").lower(): values[0].decode("latin-1")
+            for name, values in snapshot.headers.items()
+            if values
+        }
+        evidence = Evidence(
+            url=snapshot.url,
+            status=snapshot.status,
+            headers=headers,
+            jar=request.meta.get("playwright_context"),
+            declared=spec.session_wide,
+        )
+        evident = declared_or_evident(evidence, form, self._config.session_challenges)
+        return challenge_key(evidence, captchas, form), evident
+
+    def learn_per_request(self, key: str) -> bool:
+        return self._shared.learn_per_request(key)
+
+    def decide(self, key: str, url: str, evident: bool | None) -> str:
+        """``"lead"``, ``"wait"`` or ``"own"``, as :meth:`SharedChallenges.decide`."""
+        return self._shared.decide(key, url, evident)
+
+    async def wait(self, key: str, seconds: float) -> str:
+        """Wait for the leader: ``"released"`` (it passed), ``"promoted"`` (it
+        failed: solve for the others) or ``"timeout"``."""
+        woken: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._shared.wait(key, woken)
+        try:
+            return await asyncio.wait_for(asyncio.shield(woken), max(seconds, 0.0))
+        except asyncio.TimeoutError:
+            return "timeout"
+
+    def settle(self, key: str, *, passed: bool) -> None:
+        """The leader is done with the challenge."""
+        if passed:
+            for woken in self._shared.release(key):
+                if not woken.done():
+                    woken.set_result("released")
+            return
+        while True:
+            waiting = self._shared.promote(key)
+            if waiting is None:
+                return
+            if not waiting.done():  # one that timed out solves on its own
+                waiting.set_result("promoted")
+                return
 
 
 class _RecordingClient:
@@ -608,15 +734,21 @@ class _PageWatch:
         return True
 
     async def snapshot(self, request: Request) -> HtmlResponse:
-        """The page as a response, for the ``captcha_detected`` signal."""
+        """The page as a response: for the ``captcha_detected`` signal, and
+        the evidence of a session-wide challenge."""
+        headers: dict[str, str] = {}
         if self.last_response is not None:
             status = self.last_response.status
+            with contextlib.suppress(Exception):
+                headers = await self.last_response.all_headers()
         else:
             # The navigation before the page method was not watched.
             status = await self._page.evaluate(_STATUS_SCRIPT) or 200
+        headers.pop("content-encoding", None)
         return HtmlResponse(
             url=self._page.url,
             status=status,
+            headers=headers,
             body=(await self._page.content()).encode("utf-8"),
             encoding="utf-8",
             request=request,
@@ -636,6 +768,22 @@ def _owning_frames(page: Page, results: Sequence[CaptchaResult]) -> list[Frame]:
                 frames.append(frame)
                 break
     return frames or [page.main_frame]
+
+
+def _helper_options(spec: Spec, config: MiddlewareConfig) -> dict[str, Any]:
+    """What :func:`find_captchas` and :func:`solve_captchas` are told, from the
+    request's ``meta["vastcaptcha"]`` and the settings."""
+    kinds = set(config.detect) | ({spec.kind} if spec.kind else set())
+    if spec.image is None:
+        kinds.discard("image")
+    return {
+        "kinds": kinds,
+        "image_selector": spec.image,
+        # meta names the answer's field; the helper takes a selector
+        "image_field": _by_name(spec.fields[0]) if spec.fields else None,
+        "min_score": config.v3_min_score,
+        "action": spec.captcha_options.get("action"),
+    }
 
 
 def _by_name(name: str) -> str:

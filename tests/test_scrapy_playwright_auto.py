@@ -61,10 +61,12 @@ class ShopSpider(Spider):
         kinds: list[str] | None = None,
         include_page: bool = False,
         extra_meta: dict[str, Any] | None = None,
+        pages: int = 1,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.site = site
+        self.pages = pages
         self.kinds = kinds or KINDS
         self.include_page = include_page
         self.extra_meta = extra_meta or {}
@@ -86,9 +88,11 @@ class ShopSpider(Spider):
 
     async def start(self) -> AsyncIterator[Request]:
         for info in PAGES:
-            if info.kind in self.kinds:
+            for number in range(1, self.pages + 1):
+                if info.kind not in self.kinds:
+                    continue
                 yield Request(
-                    f"{self.site}{info.path}?page=1",
+                    f"{self.site}{info.path}?page={number}",
                     meta=self.meta(info.kind),
                     cb_kwargs={"kind": info.kind},
                     errback=self.failed,
@@ -195,6 +199,25 @@ async def test_every_kind_is_solved_in_the_page_before_the_callback(
     assert sum(1 for name, _ in signalled if name == "detected") == solved
     assert sum(1 for name, _ in signalled if name == "solved") == solved
     assert "vastcaptcha/failed/MAX_ATTEMPTS" not in stats
+
+
+@pytest.mark.browser
+@pytest_twisted.ensureDeferred
+async def test_a_challenge_of_the_whole_browser_session_is_solved_once(
+    vastcaptcha_emulator: EmulatorHandle, vastcaptcha_demo_site: DemoSiteHandle
+) -> None:
+    # Four pages meet the interstitial at once; one solves it, the others
+    # wait, then reload with the clearance cookie their context now holds.
+    vastcaptcha_emulator.configure(solve_time=0.5)
+    kinds = ["turnstile-interstitial"]
+    result, spider, _ = await crawl_shop(
+        vastcaptcha_emulator, vastcaptcha_demo_site, kinds=kinds, pages=4
+    )
+    assert not spider.failures
+    assert {item["sku"] for item in result.items} == expected_skus(4, kinds)
+    assert vastcaptcha_emulator.stats()["tasks"]["created"] == 1
+    assert result.stats["vastcaptcha/coalesced"] == 3
+    assert result.stats["vastcaptcha/solved"] == 1
 
 
 @pytest.mark.browser
