@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from scrapy_vastcaptcha.demo.spider import expected_skus
+from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
 
 ROOT = Path(__file__).parent.parent
 
@@ -52,3 +54,32 @@ def test_playwright_examples_scrape_their_pages(example: str, kinds: list[str]) 
     items = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
     # A page that failed shows only in the example's log.
     assert sorted(item["sku"] for item in items) == sorted(expected_skus(1, kinds)), stderr[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.parametrize("script", ["playwright_auto.py", "playwright_auto_sync.py"])
+def test_auto_mode_examples_go_through_every_demo_kind(
+    script: str, vastcaptcha_demo_site: DemoSiteHandle, vastcaptcha_emulator: EmulatorHandle
+) -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / script), vastcaptcha_demo_site.url],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT / "examples",
+        env={
+            **os.environ,
+            "VASTCAPTCHA_API_URL": vastcaptcha_emulator.api_url,
+            "VASTCAPTCHA_API_KEY": vastcaptcha_emulator.api_key,
+            "EXAMPLE_OFFLINE": "1",
+            "EXAMPLE_POLL_INTERVAL": "0.2",
+        },
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    items = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert sorted(item["sku"] for item in items) == sorted(expected_skus(1)), done.stderr[-3000:]
+    assert "failed:" not in done.stderr
+    # one task per widget: eleven pages, twelve widgets
+    assert len(vastcaptcha_emulator.tasks()) == 12
