@@ -367,6 +367,8 @@ class BrowserSolving:
         report: BrowserReport,
         watch: _PageWatch,
     ) -> None:
+        from playwright.async_api import Error as PlaywrightError
+
         from scrapy_vastcaptcha.playwright import find_captchas
 
         config = self.middleware.config
@@ -376,12 +378,14 @@ class BrowserSolving:
         wait = RENDER_WAIT if spec.kind else 0.0
         leading: str | None = None
         waited: str | None = None
+        passed = False
         try:
             while True:
                 left = config.timeout - (time.monotonic() - started)
                 found = await find_captchas(page, wait=wait, timeout=max(left, 1.0), **options)
                 wait = 0.0
                 if not found:
+                    passed = True
                     return
                 captchas = [item.captcha for item in found]
                 snapshot = await watch.snapshot(request)
@@ -405,7 +409,8 @@ class BrowserSolving:
                         woken = await self._sessions.wait(key, left)
                         if woken == "released":
                             # Passed in another page: this one has the clearance now.
-                            await page.reload(timeout=LOAD_TIMEOUT * 1000)
+                            with contextlib.suppress(PlaywrightError):
+                                await page.reload(timeout=LOAD_TIMEOUT * 1000)
                             continue
                         decision = "lead" if woken == "promoted" else "own"
                     if decision == "lead":
@@ -426,7 +431,8 @@ class BrowserSolving:
                     report.error = None
         finally:
             if leading is not None:
-                self._sessions.settle(leading, passed=report.error is None)
+                # Passed: the others reload; otherwise one of them solves it.
+                self._sessions.settle(leading, passed=passed)
 
     def _over_bounds(
         self, request: Request, captchas: list[Captcha], rounds: int, left: float

@@ -415,3 +415,28 @@ def test_requests_not_rendered_or_opted_out_are_not_touched(meta: dict[str, Any]
     request = Request("https://example.com/", meta=dict(meta))
     browser.prepare(request)
     assert request.meta == meta
+
+
+@pytest.mark.browser
+@pytest_twisted.ensureDeferred
+async def test_a_page_that_rejects_its_tokens_is_solved_again_then_given_up(
+    vastcaptcha_emulator: EmulatorHandle, vastcaptcha_demo_site: DemoSiteHandle
+) -> None:
+    # Tokens expire before the site checks them: it shows the form again.
+    vastcaptcha_emulator.configure(solve_time=0.05, token_ttl=0.001)
+    result, spider, _ = await crawl_shop(
+        vastcaptcha_emulator,
+        vastcaptcha_demo_site,
+        kinds=["recaptcha-v2"],
+        settings=in_page_settings(vastcaptcha_emulator, VASTCAPTCHA_MAX_ATTEMPTS=2),
+    )
+    assert result.items == []
+    [failure] = spider.failures
+    assert isinstance(failure.value, CaptchaError)
+    assert failure.value.code == "MAX_ATTEMPTS"
+    stats = result.stats
+    assert stats["vastcaptcha/attempts"] == 2
+    assert stats["vastcaptcha/solved"] == 2
+    assert stats["vastcaptcha/gave_up"] == 1
+    assert stats["vastcaptcha/failed/MAX_ATTEMPTS"] == 1
+    assert vastcaptcha_emulator.stats()["tasks"]["created"] == 2
