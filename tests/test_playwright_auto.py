@@ -23,7 +23,9 @@ import pytest_twisted
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from twisted.internet import defer
 
-from scrapy_vastcaptcha.api.errors import SolveTimeoutError
+from scrapy_vastcaptcha.api.client import VastCaptchaClient
+from scrapy_vastcaptcha.api.errors import BudgetExhaustedError, SolveTimeoutError
+from scrapy_vastcaptcha.budget import BudgetConfig, BudgetGuard
 from scrapy_vastcaptcha.demo.catalog import products
 from scrapy_vastcaptcha.playwright import TooManyCaptchasError, auto_solve
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
@@ -123,11 +125,15 @@ async def test_every_demo_kind_without_calling_solve(
     assert len(vastcaptcha_emulator.tasks()) == 12
 
 
-async def two_new_pages(
+async def open_and_new_pages(
     browser: Browser, site: DemoSiteHandle, emulator: EmulatorHandle
 ) -> list[list[str]]:
     context = await new_context(browser)
     try:
+        # a tab open (and its widget rendered) before auto mode starts
+        opened = await context.new_page()
+        await opened.goto(site.url + "/recaptcha-v2")
+        await opened.locator(".g-recaptcha textarea").wait_for(state="attached")
         async with auto_solve(context, **creds(emulator)) as auto:
 
             async def visit(path: str) -> list[str]:
@@ -136,18 +142,23 @@ async def two_new_pages(
                 await auto.wait_solved(page)
                 return await submit_and_read(page, None, False)
 
-            return list(await asyncio.gather(visit("/hcaptcha"), visit("/turnstile")))
+            await auto.wait_solved(opened)
+            return [
+                await submit_and_read(opened, None, False),
+                *await asyncio.gather(visit("/hcaptcha"), visit("/turnstile")),
+            ]
     finally:
         await context.close()
 
 
 @pytest_twisted.ensureDeferred
-async def test_pages_opened_later_are_covered(
+async def test_open_pages_and_pages_opened_later_are_covered(
     browser: Browser, vastcaptcha_demo_site: DemoSiteHandle, vastcaptcha_emulator: EmulatorHandle
 ) -> None:
-    hcaptcha, turnstile = await aio(
-        two_new_pages(browser, vastcaptcha_demo_site, vastcaptcha_emulator)
+    opened, hcaptcha, turnstile = await aio(
+        open_and_new_pages(browser, vastcaptcha_demo_site, vastcaptcha_emulator)
     )
+    assert opened == [item.name for item in products("recaptcha-v2", 1)]
     assert hcaptcha == [item.name for item in products("hcaptcha", 1)]
     assert turnstile == [item.name for item in products("turnstile", 1)]
 
@@ -199,9 +210,10 @@ async def test_widget_rendered_later_is_solved_once_on_its_own(
     assert len(vastcaptcha_emulator.tasks()) == 1
 
 
-WIDGET_LOOP = f"""<!DOCTYPE html><html><body><form id="f"></form>
+def widget_loop_page(count: int) -> str:
+    """A broken page: a fresh widget every 30 ms, ``count`` in all."""
+    return f"""<!DOCTYPE html><html><body><form id="f"></form>
 <script>
-  // a broken page: a fresh widget every 30 ms, 25 in all
   window.rendered = 0;
   window.onloadCallback = () => {{
     const timer = setInterval(() => {{
@@ -209,7 +221,7 @@ WIDGET_LOOP = f"""<!DOCTYPE html><html><body><form id="f"></form>
       document.getElementById("f").appendChild(box);
       grecaptcha.render(box, {{sitekey: "{KEY}"}});
       window.rendered += 1;
-      if (window.rendered === 25) clearInterval(timer);
+      if (window.rendered === {count}) clearInterval(timer);
     }}, 30);
   }};
 </script>
@@ -219,7 +231,7 @@ WIDGET_LOOP = f"""<!DOCTYPE html><html><body><form id="f"></form>
 
 
 async def widget_loop(browser: Browser, emulator: EmulatorHandle) -> dict[str, Any]:
-    context = await new_context(browser, WIDGET_LOOP)
+    context = await new_context(browser, widget_loop_page(25))
     try:
         async with auto_solve(context, max_captchas_per_page=3, **creds(emulator)) as auto:
             page = await context.new_page()
@@ -242,6 +254,37 @@ async def test_a_page_rendering_widgets_in_a_loop_hits_the_cap(
     assert len(vastcaptcha_emulator.tasks()) == 3  # 3 paid for, not 25
     assert [type(error) for error in out["errors"]] == [TooManyCaptchasError]
     assert "more than 3 captchas" in caplog.text
+
+
+async def gated(browser: Browser, emulator: EmulatorHandle) -> dict[str, Any]:
+    client = VastCaptchaClient(emulator.api_key, emulator.api_url, poll_interval=POLL)
+    client.gate = guard = BudgetGuard(BudgetConfig(max_tasks=2), client.get_balance)
+    loop = asyncio.get_running_loop()
+    await defer.Deferred.fromCoroutine(guard.open()).asFuture(loop)
+    context = await new_context(browser, widget_loop_page(4))
+    try:
+        async with auto_solve(context, client=client) as auto:
+            page = await context.new_page()
+            await page.goto(PAGE_URL)
+            await page.wait_for_function("() => window.rendered === 4", timeout=15_000)
+            await auto.wait_solved(page, raise_on_error=False)
+            return {"results": list(auto.results), "errors": list(auto.errors)}
+    finally:
+        await context.close()
+        await defer.Deferred.fromCoroutine(guard.close()).asFuture(loop)
+        await client.close_async()
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_clients_limits_hold_in_auto_mode(
+    browser: Browser, vastcaptcha_emulator: EmulatorHandle
+) -> None:
+    out = await aio(gated(browser, vastcaptcha_emulator))
+
+    assert sum(result.ok for result in out["results"]) == 2
+    assert len(out["results"]) == 4
+    assert [type(error) for error in out["errors"]] == [BudgetExhaustedError] * 2
+    assert len(vastcaptcha_emulator.tasks()) == 2
 
 
 async def slow_form(
