@@ -152,6 +152,14 @@ class AutoSolver:
         if target in _SOLVERS:
             raise RuntimeError("auto mode already runs on this page or context; stop it first")
         _SOLVERS[target] = self
+        try:
+            await self._hook()
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _hook(self) -> None:
+        target = self._target
         if target not in _EXPOSED:
             await target.expose_binding(BINDING, _dispatch)
             await target.add_init_script(script=hook_script(), path=None)
