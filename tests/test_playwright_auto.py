@@ -334,8 +334,8 @@ async def slow_form(
 async def test_a_token_that_expires_on_the_page_is_replaced(
     browser: Browser, vastcaptcha_demo_site: DemoSiteHandle, vastcaptcha_emulator: EmulatorHandle
 ) -> None:
-    vastcaptcha_emulator.configure(token_ttl=4)
-    out = await aio(slow_form(browser, vastcaptcha_demo_site, vastcaptcha_emulator, 4.0))
+    vastcaptcha_emulator.configure(token_ttl=6)
+    out = await aio(slow_form(browser, vastcaptcha_demo_site, vastcaptcha_emulator, 6.0))
 
     refreshed, expired = out["refreshed"], out["expired"]
     assert refreshed["products"] == 4, refreshed["error"]
