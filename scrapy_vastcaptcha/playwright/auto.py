@@ -249,7 +249,7 @@ class AutoSolver:
             watch.count += 1
             fresh.append(item)
         if fresh:
-            self._spawn(watch, watch.busy, self._solve(watch, fresh, detection.user_agent, 0))
+            self._spawn(watch.busy, self._solve(watch, fresh, detection.user_agent, 0))
 
     def _report_limit(self, watch: _PageWatch) -> None:
         if watch.limit_reported:
@@ -262,9 +262,8 @@ class AutoSolver:
         self.errors.append(error)
         logger.warning("auto mode: %s", error)
 
-    def _spawn(
-        self, watch: _PageWatch, group: set[asyncio.Task[None]], work: Awaitable[None]
-    ) -> None:
+    @staticmethod
+    def _spawn(group: set[asyncio.Task[None]], work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
         group.add(task)
         task.add_done_callback(group.discard)
@@ -290,9 +289,7 @@ class AutoSolver:
         for item, result in zip(items, results, strict=True):
             self._record(watch, result, refreshes)
             if result.ok and result.expires_at is not None and refreshes < settings.max_refreshes:
-                self._spawn(
-                    watch, watch.timers, self._refresh(watch, item, result, user_agent, refreshes)
-                )
+                self._spawn(watch.timers, self._refresh(watch, item, result, user_agent, refreshes))
 
     def _record(self, watch: _PageWatch, result: CaptchaResult, refreshes: int) -> None:
         self.results.append(result)
@@ -319,7 +316,7 @@ class AutoSolver:
         await asyncio.sleep(max(expires_at - ahead - time.time(), 0.0))
         if not await run_async(flow.present(item)):
             return  # submitted (navigated) or removed: nothing to keep alive
-        self._spawn(watch, watch.busy, self._solve(watch, [item], user_agent, refreshes + 1))
+        self._spawn(watch.busy, self._solve(watch, [item], user_agent, refreshes + 1))
 
     # -- public -----------------------------------------------------------------
 
