@@ -3,6 +3,8 @@
     python examples/run_on_emulator.py scrapy       # the Scrapy project
     python examples/run_on_emulator.py async        # the async Playwright script
     python examples/run_on_emulator.py sync         # the sync Playwright script
+    python examples/run_on_emulator.py auto         # Playwright auto mode (async)
+    python examples/run_on_emulator.py auto-sync    # Playwright auto mode (sync)
     python examples/run_on_emulator.py scrapy-playwright
 
 It starts ``vastcaptcha emulator`` and ``vastcaptcha demo-site`` on free ports,
@@ -42,6 +44,8 @@ COMMANDS: dict[str, tuple[list[str], Path]] = {
     ),
     "async": ([sys.executable, str(HERE / "playwright_async.py"), "{site}"], HERE),
     "sync": ([sys.executable, str(HERE / "playwright_sync.py"), "{site}"], HERE),
+    "auto": ([sys.executable, str(HERE / "playwright_auto.py"), "{site}"], HERE),
+    "auto-sync": ([sys.executable, str(HERE / "playwright_auto_sync.py"), "{site}"], HERE),
     "scrapy-playwright": (
         [
             sys.executable,
