@@ -787,7 +787,7 @@ def _helper_options(spec: Spec, config: MiddlewareConfig) -> dict[str, Any]:
         "image_selector": spec.image,
         # meta names the answer's field; the helper takes a selector
         "image_field": _by_name(spec.fields[0]) if spec.fields else None,
-        "min_score": config.v3_min_score,
+        "min_score": spec.captcha_options.get("min_score", config.v3_min_score),
         "action": spec.captcha_options.get("action"),
     }
 

@@ -18,10 +18,12 @@ from scrapy import Request, Spider, signals
 from scrapy.crawler import CrawlerRunner
 from scrapy.http import Response
 from scrapy.selector import Selector
+from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
 from scrapy_playwright.page import PageMethod  # type: ignore[import-untyped]
 from twisted.python.failure import Failure
 
+from scrapy_vastcaptcha import Addon
 from scrapy_vastcaptcha import signals as vc_signals
 from scrapy_vastcaptcha.api.errors import CaptchaError
 from scrapy_vastcaptcha.demo.catalog import PAGES
@@ -440,3 +442,18 @@ async def test_a_page_that_rejects_its_tokens_is_solved_again_then_given_up(
     assert stats["vastcaptcha/gave_up"] == 1
     assert stats["vastcaptcha/failed/MAX_ATTEMPTS"] == 1
     assert vastcaptcha_emulator.stats()["tasks"]["created"] == 2
+
+
+@pytest.mark.parametrize(
+    ("own", "used"),
+    [
+        ({}, "scrapy_vastcaptcha.scrapy_playwright.page_form_headers"),
+        ({"PLAYWRIGHT_PROCESS_REQUEST_HEADERS": None}, None),
+    ],
+)
+def test_the_add_on_sets_the_header_processing_unless_the_project_does(
+    own: dict[str, Any], used: str | None
+) -> None:
+    settings = Settings(own)
+    Addon().update_settings(settings)
+    assert settings["PLAYWRIGHT_PROCESS_REQUEST_HEADERS"] == used
