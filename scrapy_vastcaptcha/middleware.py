@@ -806,10 +806,10 @@ class VastCaptchaMiddleware:
         """Solve ``task`` on the crawl's client, within VASTCAPTCHA_MAX_CONCURRENT."""
 
         async def solve() -> SolveResult:
-            if self._stop is not None:
-                raise self._stop
             await self._slots.acquire()
             try:
+                if self._stop is not None:
+                    raise self._stop
                 return await self.client.solve(task, timeout=timeout)
             finally:
                 self._slots.release()

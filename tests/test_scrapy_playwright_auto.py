@@ -457,3 +457,23 @@ def test_the_add_on_sets_the_header_processing_unless_the_project_does(
     settings = Settings(own)
     Addon().update_settings(settings)
     assert settings["PLAYWRIGHT_PROCESS_REQUEST_HEADERS"] == used
+
+
+@pytest.mark.browser
+@pytest_twisted.ensureDeferred
+async def test_an_account_error_stops_the_crawl_without_new_tasks(
+    vastcaptcha_emulator: EmulatorHandle, vastcaptcha_demo_site: DemoSiteHandle
+) -> None:
+    vastcaptcha_emulator.set_account(vastcaptcha_emulator.api_key, disabled=True)
+    result, spider, _ = await crawl_shop(
+        vastcaptcha_emulator,
+        vastcaptcha_demo_site,
+        kinds=["recaptcha-v2", "hcaptcha"],
+        pages=3,
+        settings=in_page_settings(vastcaptcha_emulator, VASTCAPTCHA_MAX_CONCURRENT=1),
+    )
+    assert result.reason == "vastcaptcha_account_disabled"
+    assert vastcaptcha_emulator.stats()["calls"]["createTask"] == 1
+    assert result.items == []
+    assert spider.failures
+    assert all(isinstance(f.value, CaptchaError) for f in spider.failures)
