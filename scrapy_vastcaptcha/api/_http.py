@@ -167,6 +167,9 @@ class LeanHttp:
 
 
 class _ConnectionFactory(Factory):
+    # Not a "Starting factory" log line for every connection.
+    noisy = False
+
     def __init__(self, pool: LeanHttp) -> None:
         self.pool = pool
 
