@@ -567,14 +567,14 @@ class VastCaptchaMiddleware:
             self.crawler.signals.send_catch_log(
                 vc_signals.captcha_failed, request=job.request, captcha=captcha, error=exc
             )
-        if _stops_the_run(exc):
+        if stops_the_run(exc):
             self._on_stop(job, cast(VastCaptchaError, exc))
             return
         # A failed solve says how many tasks it may have been billed for; its
         # cancelled siblings had at least one each.
         tasks = getattr(exc, "tasks_created", 0) + len(job.captchas) - 1
         state = self._spent(job, max(tasks, 0))
-        if _worth_another_round(exc) and self._over_budget(state, len(job.captchas)) is None:
+        if worth_another_round(exc) and self._over_budget(state, len(job.captchas)) is None:
             logger.info(
                 "Captcha on %s not solved (%s); solving again (round %d of %d)",
                 job.referer,
@@ -869,13 +869,13 @@ def _evidence(request: Request, response: Response, declared: bool | None) -> Ev
     )
 
 
-def _stops_the_run(exc: BaseException) -> bool:
+def stops_the_run(exc: BaseException) -> bool:
     """Nothing more can succeed this run: an account error, a spending limit,
     a configuration the service refuses (TLS, redirects)."""
     return isinstance(exc, VastCaptchaError) and exc.scope is Scope.RUN
 
 
-def _worth_another_round(exc: BaseException) -> bool:
+def worth_another_round(exc: BaseException) -> bool:
     """Failures a fresh solve round may get past: the service was busy or
     unreachable for longer than the client's retries, or kept failing tasks."""
     return isinstance(exc, VastCaptchaError) and exc.scope in (Scope.NEW_TASK, Scope.RETRY)

@@ -25,11 +25,16 @@ from twisted.python.failure import Failure
 
 from scrapy_vastcaptcha import Addon
 from scrapy_vastcaptcha import signals as vc_signals
+from scrapy_vastcaptcha.api import Solution, SolveResult
 from scrapy_vastcaptcha.api.errors import CaptchaError
+from scrapy_vastcaptcha.captcha import Captcha
 from scrapy_vastcaptcha.demo.catalog import PAGES
 from scrapy_vastcaptcha.demo.spider import IMAGE_META, expected_skus
+from scrapy_vastcaptcha.meta import Spec, parse_spec
 from scrapy_vastcaptcha.middleware import VastCaptchaMiddleware
+from scrapy_vastcaptcha.playwright import CaptchaResult, FrameInfo
 from scrapy_vastcaptcha.scrapy_playwright import BrowserSolving
+from scrapy_vastcaptcha.scrapy_playwright.report import BrowserReport, Round, helper_options
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
 from scrapy_vastcaptcha.testing.browser import chromium_launch_options, route_widget_scripts
 from tests.crawling import CrawlResult, captcha_settings, crawl
@@ -477,3 +482,60 @@ async def test_an_account_error_stops_the_crawl_without_new_tasks(
     assert result.items == []
     assert spider.failures
     assert all(isinstance(f.value, CaptchaError) for f in spider.failures)
+
+
+def solved(kind: str, task_id: str, error: Exception | None = None) -> tuple[Any, SolveResult]:
+    captcha = Captcha(kind=kind, sitekey=f"key-{kind}")
+    result = CaptchaResult(
+        kind=kind,
+        sitekey=captcha.sitekey,
+        frame=FrameInfo(url="https://example.com/", name=""),
+        captcha=captcha,
+        token=None if error else "token",
+        task_id=task_id,
+        error=error,
+    )
+    solve = SolveResult(
+        task_id=task_id,
+        solution=Solution(token="token", score=0.9),
+        kind=kind,
+        attempts=1,
+        polls=2,
+        elapsed=1.5,
+        solved_at=0.0,
+    )
+    return result, solve
+
+
+def test_the_outcome_is_that_of_the_last_round_when_it_solved_everything() -> None:
+    first, first_solve = solved("turnstile", "t1")
+    second, second_solve = solved("recaptcha-v2", "t2")
+    last = Round(2, [second.captcha], [first, second], {"t1": first_solve, "t2": second_solve})
+    report = BrowserReport(rounds=[Round(1, [first.captcha]), last])
+    assert report.outcome_parts() == (
+        [first.captcha, second.captcha],
+        [first_solve, second_solve],
+    )
+    failed, _ = solved("hcaptcha", "t3", error=CaptchaError("ERROR_CAPTCHA_UNSOLVABLE", "no"))
+    assert Round(1, [], [failed]).failure is failed.error
+    assert BrowserReport(rounds=[Round(1, [], [failed])]).outcome_parts() is None
+    assert BrowserReport().outcome_parts() is None
+
+
+def test_what_the_helper_is_told_comes_from_meta_and_the_settings() -> None:
+    config = VastCaptchaMiddleware.from_crawler(
+        get_crawler(
+            settings_dict={"VASTCAPTCHA_API_KEY": "a" * 32, "VASTCAPTCHA_V3_MIN_SCORE": 0.3}
+        )
+    ).config
+    plain = helper_options(Spec(), config)
+    assert plain["kinds"] == set(config.detect) - {"image"}
+    assert plain["min_score"] == 0.3
+    assert plain["image_selector"] is None
+    image = parse_spec({"kind": "image", "image": "#pic", "field": 'an"swer', "min_score": 0.9})
+    assert image is not None
+    options = helper_options(image, config)
+    assert "image" in options["kinds"]
+    assert options["image_selector"] == "#pic"
+    assert options["image_field"] == '[name="an\\"swer"]'
+    assert options["min_score"] == 0.9

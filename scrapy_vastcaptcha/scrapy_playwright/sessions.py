@@ -1,0 +1,89 @@
+"""Session-wide challenges met by several pages of one browser context."""
+
+from __future__ import annotations
+
+import asyncio
+
+from scrapy import Request
+from scrapy.http import HtmlResponse
+
+from scrapy_vastcaptcha.analysis import AnalysisConfig, Verdict, analyse
+from scrapy_vastcaptcha.captcha import Captcha
+from scrapy_vastcaptcha.config import MiddlewareConfig
+from scrapy_vastcaptcha.meta import Spec
+from scrapy_vastcaptcha.sessions import (
+    Evidence,
+    SharedChallenges,
+    challenge_key,
+    declared_or_evident,
+)
+
+__all__ = ["BrowserSessions"]
+
+
+class BrowserSessions:
+    """Session-wide challenges met by several pages of one browser context.
+
+    The rules of :mod:`~scrapy_vastcaptcha.sessions`, with the browser
+    context (``meta["playwright_context"]``) as the session: the first page
+    solves the challenge, the others wait for it (costing nothing) and then
+    reload, carrying the clearance cookie the context now holds.
+    """
+
+    def __init__(self, config: MiddlewareConfig) -> None:
+        self._config = config
+        self._analysis = AnalysisConfig(detect=config.detect, v3_min_score=config.v3_min_score)
+        self._shared: SharedChallenges[asyncio.Future[str]] = SharedChallenges()
+
+    def assess(
+        self, request: Request, snapshot: HtmlResponse, spec: Spec, captchas: list[Captcha]
+    ) -> tuple[str, bool | None]:
+        """The challenge's key and whether the page shows it is session-wide."""
+        plan = analyse(snapshot, spec, None, self._analysis)
+        form = plan.form if plan.verdict is Verdict.SOLVE else None
+        headers = {
+            name.decode("latin-1").lower(): values[0].decode("latin-1")
+            for name, values in snapshot.headers.items()
+            if values
+        }
+        evidence = Evidence(
+            url=snapshot.url,
+            status=snapshot.status,
+            headers=headers,
+            jar=request.meta.get("playwright_context"),
+            declared=spec.session_wide,
+        )
+        evident = declared_or_evident(evidence, form, self._config.session_challenges)
+        return challenge_key(evidence, captchas, form), evident
+
+    def learn_per_request(self, key: str) -> bool:
+        return self._shared.learn_per_request(key)
+
+    def decide(self, key: str, url: str, evident: bool | None) -> str:
+        """``"lead"``, ``"wait"`` or ``"own"``, as :meth:`SharedChallenges.decide`."""
+        return self._shared.decide(key, url, evident)
+
+    async def wait(self, key: str, seconds: float) -> str:
+        """Wait for the leader: ``"released"`` (it passed), ``"promoted"`` (it
+        failed: solve for the others) or ``"timeout"``."""
+        woken: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._shared.wait(key, woken)
+        try:
+            return await asyncio.wait_for(asyncio.shield(woken), max(seconds, 0.0))
+        except asyncio.TimeoutError:
+            return "timeout"
+
+    def settle(self, key: str, *, passed: bool) -> None:
+        """The leader is done with the challenge."""
+        if passed:
+            for woken in self._shared.release(key):
+                if not woken.done():
+                    woken.set_result("released")
+            return
+        while True:
+            waiting = self._shared.promote(key)
+            if waiting is None:
+                return
+            if not waiting.done():  # one that timed out solves on its own
+                waiting.set_result("promoted")
+                return
