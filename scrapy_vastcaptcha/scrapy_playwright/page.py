@@ -268,8 +268,10 @@ class PageSolver:
         from playwright.async_api import Error as PlaywrightError
 
         frames = owning_frames(page, results)
+        # A framed widget's page may go on in the top window.
+        watched = [*frames, page.main_frame]
         if any(r.callback_fired for r in results) and await watch.navigation(
-            frames, CALLBACK_GRACE
+            watched, CALLBACK_GRACE
         ):
             return True
         fields = [name for r in results for name in r.fields]
@@ -290,7 +292,7 @@ class PageSolver:
                 if "context was destroyed" not in exc.message.lower():
                     logger.warning("Could not submit the captcha form of %s: %s", frame.url, exc)
                     continue
-            return await watch.navigation(frames, SUBMIT_GRACE)
+            return await watch.navigation(watched, SUBMIT_GRACE)
         logger.warning(
             "%s: the captcha was solved in the page but no form was found to submit "
             '(name it in meta["vastcaptcha"]["form"])',
