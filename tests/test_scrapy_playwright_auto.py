@@ -16,7 +16,7 @@ import pytest_twisted
 from playwright.async_api import Page
 from scrapy import Request, Spider, signals
 from scrapy.crawler import CrawlerRunner
-from scrapy.http import Response
+from scrapy.http import HtmlResponse, Response
 from scrapy.selector import Selector
 from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
@@ -28,13 +28,15 @@ from scrapy_vastcaptcha import signals as vc_signals
 from scrapy_vastcaptcha.api import Solution, SolveResult
 from scrapy_vastcaptcha.api.errors import CaptchaError
 from scrapy_vastcaptcha.captcha import Captcha
-from scrapy_vastcaptcha.demo.catalog import PAGES
+from scrapy_vastcaptcha.demo.catalog import PAGES, SITEKEYS
+from scrapy_vastcaptcha.demo.pages import challenge_page, form_page
 from scrapy_vastcaptcha.demo.spider import IMAGE_META, expected_skus
 from scrapy_vastcaptcha.meta import Spec, parse_spec
 from scrapy_vastcaptcha.middleware import VastCaptchaMiddleware
 from scrapy_vastcaptcha.playwright import CaptchaResult, FrameInfo
 from scrapy_vastcaptcha.scrapy_playwright import BrowserSolving
 from scrapy_vastcaptcha.scrapy_playwright.report import BrowserReport, Round, helper_options
+from scrapy_vastcaptcha.scrapy_playwright.sessions import BrowserSessions
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
 from scrapy_vastcaptcha.testing.browser import chromium_launch_options, route_widget_scripts
 from tests.crawling import CrawlResult, captcha_settings, crawl
@@ -215,7 +217,7 @@ async def test_a_challenge_of_the_whole_browser_session_is_solved_once(
 ) -> None:
     # Four pages meet the interstitial at once; one solves it, the others
     # wait, then reload with the clearance cookie their context now holds.
-    vastcaptcha_emulator.configure(solve_time=0.5)
+    vastcaptcha_emulator.configure(solve_time=1.0)
     kinds = ["turnstile-interstitial"]
     result, spider, _ = await crawl_shop(
         vastcaptcha_emulator, vastcaptcha_demo_site, kinds=kinds, pages=4
@@ -223,8 +225,10 @@ async def test_a_challenge_of_the_whole_browser_session_is_solved_once(
     assert not spider.failures
     assert {item["sku"] for item in result.items} == expected_skus(4, kinds)
     assert vastcaptcha_emulator.stats()["tasks"]["created"] == 1
-    assert result.stats["vastcaptcha/coalesced"] == 3
     assert result.stats["vastcaptcha/solved"] == 1
+    # A page slower than the solve meets a challenge already passed: it
+    # reloads instead of waiting.
+    assert 1 <= result.stats["vastcaptcha/coalesced"] <= 3
 
 
 @pytest.mark.browser
@@ -539,3 +543,39 @@ def test_what_the_helper_is_told_comes_from_meta_and_the_settings() -> None:
     assert options["image_selector"] == "#pic"
     assert options["image_field"] == '[name="an\\"swer"]'
     assert options["min_score"] == 0.9
+
+
+def test_a_challenge_page_is_shared_by_its_browser_context_and_a_page_s_form_is_not() -> None:
+    config = VastCaptchaMiddleware.from_crawler(
+        get_crawler(settings_dict={"VASTCAPTCHA_API_KEY": "a" * 32})
+    ).config
+    sessions = BrowserSessions(config)
+    site = "http://shop.test"
+    turnstile = Captcha(kind="turnstile", sitekey=SITEKEYS["turnstile-interstitial"])
+
+    def challenge(page: int, context: str | None = None) -> tuple[str, bool | None]:
+        url = f"{site}/turnstile-interstitial/catalog?page={page}"
+        body = challenge_page(url, f"ray{page}", "csrf", "shop.test")
+        snapshot = HtmlResponse(url=url, status=403, body=body)
+        request = Request(url, meta={"playwright_context": context} if context else {})
+        return sessions.assess(request, snapshot, Spec(), [turnstile])
+
+    key, evident = challenge(1)
+    assert evident is True
+    assert sessions.decide(key, f"{site}/p1", evident) == "lead"
+    assert challenge(2) == (key, True)
+    assert sessions.decide(key, f"{site}/p2", True) == "wait"
+    assert challenge(3, context="other")[0] != key
+    assert not sessions.passed(key)
+    sessions.settle(key, passed=True)
+    assert sessions.passed(key)
+
+    url = f"{site}/recaptcha-v2?page=1"
+    form = HtmlResponse(
+        url=url, status=200, body=form_page("recaptcha-v2", "/recaptcha-v2", 1, "csrf")
+    )
+    v2 = Captcha(kind="recaptcha-v2", sitekey=SITEKEYS["recaptcha-v2"])
+    own_key, own_evident = sessions.assess(Request(url), form, Spec(), [v2])
+    assert own_evident is False  # the form posts to its own page
+    assert sessions.decide(own_key, url, own_evident) == "own"
+    assert not sessions.passed(own_key)

@@ -143,6 +143,7 @@ class PageSolver:
         wait = RENDER_WAIT if spec.kind else 0.0
         leading: str | None = None
         waited: str | None = None
+        reloaded: str | None = None
         passed = False
         try:
             while True:
@@ -160,6 +161,12 @@ class PageSolver:
                     return
                 if leading is None:
                     key, evident = self._sessions.assess(request, snapshot, spec, captchas)
+                    if self._sessions.passed(key) and reloaded != key:
+                        # Loaded before another page passed it: the clearance is here now.
+                        reloaded = key
+                        with contextlib.suppress(PlaywrightError):
+                            await page.reload(timeout=LOAD_TIMEOUT * 1000)
+                        continue
                     if waited == key and self._sessions.learn_per_request(key):
                         self.middleware.count("per_request_challenges")
                         logger.info(
@@ -174,6 +181,7 @@ class PageSolver:
                         woken = await self._sessions.wait(key, left)
                         if woken == "released":
                             # Passed in another page: this one has the clearance now.
+                            reloaded = key
                             with contextlib.suppress(PlaywrightError):
                                 await page.reload(timeout=LOAD_TIMEOUT * 1000)
                             continue

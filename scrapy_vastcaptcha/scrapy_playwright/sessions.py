@@ -27,13 +27,19 @@ class BrowserSessions:
     The rules of :mod:`~scrapy_vastcaptcha.sessions`, with the browser
     context (``meta["playwright_context"]``) as the session: the first page
     solves the challenge, the others wait for it (costing nothing) and then
-    reload, carrying the clearance cookie the context now holds.
+    reload, carrying the clearance cookie the context now holds. A page that
+    met a session-wide challenge already passed (it was loaded just before the
+    clearance came) reloads once before anything is solved for it.
     """
 
     def __init__(self, config: MiddlewareConfig) -> None:
         self._config = config
         self._analysis = AnalysisConfig(detect=config.detect, v3_min_score=config.v3_min_score)
         self._shared: SharedChallenges[asyncio.Future[str]] = SharedChallenges()
+        #: Keys shown session-wide (by one page, or by pages waiting on it) ...
+        self._session_wide: set[str] = set()
+        #: ... and those of them a page has passed.
+        self._passed: set[str] = set()
 
     def assess(
         self, request: Request, snapshot: HtmlResponse, spec: Spec, captchas: list[Captcha]
@@ -54,7 +60,14 @@ class BrowserSessions:
             declared=spec.session_wide,
         )
         evident = declared_or_evident(evidence, form, self._config.session_challenges)
-        return challenge_key(evidence, captchas, form), evident
+        key = challenge_key(evidence, captchas, form)
+        if evident:
+            self._session_wide.add(key)
+        return key, evident
+
+    def passed(self, key: str) -> bool:
+        """Whether a page of the session has passed this session-wide challenge."""
+        return key in self._passed
 
     def learn_per_request(self, key: str) -> bool:
         return self._shared.learn_per_request(key)
@@ -76,7 +89,10 @@ class BrowserSessions:
     def settle(self, key: str, *, passed: bool) -> None:
         """The leader is done with the challenge."""
         if passed:
-            for woken in self._shared.release(key):
+            waiters = self._shared.release(key)
+            if waiters or key in self._session_wide:
+                self._passed.add(key)
+            for woken in waiters:
                 if not woken.done():
                     woken.set_result("released")
             return
