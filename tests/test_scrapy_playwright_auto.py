@@ -22,6 +22,7 @@ from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
 from scrapy_playwright.page import PageMethod  # type: ignore[import-untyped]
 from twisted.python.failure import Failure
+from twisted.web import http, proxy
 
 from scrapy_vastcaptcha import Addon
 from scrapy_vastcaptcha import signals as vc_signals
@@ -35,7 +36,12 @@ from scrapy_vastcaptcha.meta import Spec, parse_spec
 from scrapy_vastcaptcha.middleware import VastCaptchaMiddleware
 from scrapy_vastcaptcha.playwright import CaptchaResult, FrameInfo
 from scrapy_vastcaptcha.scrapy_playwright import BrowserSolving
-from scrapy_vastcaptcha.scrapy_playwright.report import BrowserReport, Round, helper_options
+from scrapy_vastcaptcha.scrapy_playwright.report import (
+    BrowserReport,
+    Round,
+    browser_proxy,
+    helper_options,
+)
 from scrapy_vastcaptcha.scrapy_playwright.sessions import BrowserSessions
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
 from scrapy_vastcaptcha.testing.browser import chromium_launch_options, route_widget_scripts
@@ -579,3 +585,91 @@ def test_a_challenge_page_is_shared_by_its_browser_context_and_a_page_s_form_is_
     assert own_evident is False  # the form posts to its own page
     assert sessions.decide(own_key, url, own_evident) == "own"
     assert not sessions.passed(own_key)
+
+
+@pytest.mark.parametrize(
+    ("meta", "settings", "proxy"),
+    [
+        ({}, {}, None),
+        (
+            {},
+            {"PLAYWRIGHT_LAUNCH_OPTIONS": {"proxy": {"server": "proxy.test:3128"}}},
+            "http://proxy.test:3128",
+        ),
+        (
+            {"playwright_context": "eu"},
+            {
+                "PLAYWRIGHT_CONTEXTS": {
+                    "eu": {
+                        "proxy": {
+                            "server": "http://eu.test:8080",
+                            "username": "u",
+                            "password": "p",
+                        }
+                    }
+                },
+                "PLAYWRIGHT_LAUNCH_OPTIONS": {"proxy": {"server": "proxy.test:3128"}},
+            },
+            "http://u:p@eu.test:8080",
+        ),
+        (
+            {"playwright_context_kwargs": {"proxy": {"server": "socks5://s.test:1080"}}},
+            {},
+            "http://s.test:1080",
+        ),
+        ({}, {"PLAYWRIGHT_LAUNCH_OPTIONS": {"proxy": {"server": "per-context"}}}, None),
+    ],
+)
+def test_the_proxy_given_to_the_solver_is_the_browser_context_s(
+    meta: dict[str, Any], settings: dict[str, Any], proxy: str | None
+) -> None:
+    assert browser_proxy(meta, Settings(settings)) == proxy
+
+
+class CountingProxyRequest(proxy.ProxyRequest):
+    """A plain HTTP forward proxy that counts what it forwards."""
+
+    forwarded = 0
+
+    def process(self) -> None:
+        CountingProxyRequest.forwarded += 1
+        super().process()  # type: ignore[no-untyped-call]
+
+
+class CountingProxy(proxy.Proxy):
+    requestFactory = CountingProxyRequest
+
+
+@pytest.mark.browser
+@pytest_twisted.ensureDeferred
+async def test_with_forward_proxy_the_solver_gets_the_browser_s_proxy(
+    vastcaptcha_emulator: EmulatorHandle, vastcaptcha_demo_site: DemoSiteHandle
+) -> None:
+    from twisted.internet import reactor
+
+    factory: Any = http.HTTPFactory()
+    factory.protocol = CountingProxy
+    running: Any = reactor  # the global reactor has no usable static type
+    port = running.listenTCP(0, factory, interface="127.0.0.1")
+    CountingProxyRequest.forwarded = 0
+    try:
+        vastcaptcha_emulator.configure(solve_time=0.05)
+        address = f"127.0.0.1:{port.getHost().port}"
+        settings = in_page_settings(
+            vastcaptcha_emulator,
+            VASTCAPTCHA_FORWARD_PROXY=True,
+            PLAYWRIGHT_CONTEXTS={
+                "default": {
+                    "proxy": {"server": f"http://{address}", "username": "u", "password": "p"}
+                }
+            },
+        )
+        result, _, _ = await crawl_shop(
+            vastcaptcha_emulator, vastcaptcha_demo_site, kinds=["hcaptcha"], settings=settings
+        )
+    finally:
+        await port.stopListening()
+    assert {item["sku"] for item in result.items} == expected_skus(1, ["hcaptcha"])
+    assert CountingProxyRequest.forwarded >= 2  # the page and its form, through the proxy
+    [task] = vastcaptcha_emulator.tasks()
+    assert task["fields"]["proxy"] == f"u:p@{address}"

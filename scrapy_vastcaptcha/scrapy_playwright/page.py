@@ -27,6 +27,7 @@ from scrapy_vastcaptcha.meta import META_KEY, Spec, parse_spec
 from scrapy_vastcaptcha.scrapy_playwright.report import (
     BrowserReport,
     Round,
+    browser_proxy,
     helper_options,
 )
 from scrapy_vastcaptcha.scrapy_playwright.sessions import BrowserSessions
@@ -249,6 +250,10 @@ class PageSolver:
         forward_ua = config.forward_user_agent
         if spec.forward_user_agent is not None:
             forward_ua = spec.forward_user_agent
+        forward_proxy = config.forward_proxy if spec.forward_proxy is None else spec.forward_proxy
+        proxy = None
+        if forward_proxy:
+            proxy = browser_proxy(request.meta, self.middleware.crawler.settings)
         watch.arm()
         this.results = await solve_captchas(
             page,
@@ -257,6 +262,7 @@ class PageSolver:
             timeout=max(deadline - time.monotonic(), 1.0),
             raise_on_error=False,
             forward_user_agent=forward_ua,
+            proxy=proxy,
             **options,
         )
         if this.results:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from scrapy.settings import BaseSettings
 
 from scrapy_vastcaptcha.api.client import SolveResult
 from scrapy_vastcaptcha.api.errors import CaptchaError
@@ -14,7 +18,7 @@ from scrapy_vastcaptcha.meta import Spec
 if TYPE_CHECKING:
     from scrapy_vastcaptcha.playwright import CaptchaResult
 
-__all__ = ["BrowserReport", "Round", "by_name", "helper_options"]
+__all__ = ["BrowserReport", "Round", "browser_proxy", "by_name", "helper_options"]
 
 
 @dataclass
@@ -77,3 +81,27 @@ def by_name(name: str) -> str:
     """A CSS selector of the fields named ``name``."""
     escaped = name.replace("\\", "\\\\").replace('"', '\\"')
     return f'[name="{escaped}"]'
+
+
+def browser_proxy(meta: Mapping[str, Any], settings: BaseSettings) -> str | None:
+    """The proxy the request's browser context goes through, for the solver
+    (``http://login:password@host:port``); ``None`` when it has none.
+
+    scrapy-playwright ignores ``meta["proxy"]``: a context's proxy is in
+    ``PLAYWRIGHT_CONTEXTS``, else in the ``playwright_context_kwargs`` that
+    created it, else in ``PLAYWRIGHT_LAUNCH_OPTIONS``.
+    """
+    name = meta.get("playwright_context") or "default"
+    contexts = settings.getdict("PLAYWRIGHT_CONTEXTS")
+    kwargs = contexts.get(name) if name in contexts else meta.get("playwright_context_kwargs")
+    launch = settings.getdict("PLAYWRIGHT_LAUNCH_OPTIONS")
+    proxy: Mapping[str, Any] = (kwargs or {}).get("proxy") or launch.get("proxy") or {}
+    server = str(proxy.get("server") or "")
+    if not server:
+        return None
+    parts = urlsplit(server if "://" in server else f"http://{server}")
+    if not parts.hostname or not parts.port:
+        return None
+    login = proxy.get("username") or ""
+    credentials = f"{login}:{proxy.get('password') or ''}@" if login else ""
+    return f"http://{credentials}{parts.hostname}:{parts.port}"
