@@ -150,10 +150,18 @@ class PageSolver:
             while True:
                 left = config.timeout - (time.monotonic() - started)
                 found = await find_captchas(page, wait=wait, timeout=max(left, 1.0), **options)
-                wait = 0.0
                 if not found:
+                    if wait and not report.rounds:
+                        logger.warning(
+                            'meta["vastcaptcha"] says %s shows a %s captcha; none appeared '
+                            "within %g s, so the page goes to the callback as it is",
+                            page.url,
+                            spec.kind,
+                            wait,
+                        )
                     passed = True
                     return
+                wait = 0.0
                 captchas = [item.captcha for item in found]
                 snapshot = await watch.snapshot(request)
                 self._detected(request, snapshot, captchas)
