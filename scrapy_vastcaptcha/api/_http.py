@@ -99,7 +99,7 @@ class LeanHttp:
         self._cap = cap
         self._endpoint: Any = None
         headers = [
-            (b"Host", parts.netloc.encode("idna")),
+            (b"Host", parts.netloc.encode("ascii")),
             (b"Content-Type", b"application/json"),
             (b"User-Agent", user_agent),
         ]
@@ -140,7 +140,7 @@ class LeanHttp:
             if self._tls:
                 # The same certificate checks as Agent's default.
                 creator = BrowserLikePolicyForHTTPS().creatorForNetloc(
-                    self._host.encode("idna"), self._port
+                    self._host.encode("ascii"), self._port
                 )
                 endpoint = wrapClientTLS(creator, endpoint)
             self._endpoint = endpoint
