@@ -17,7 +17,6 @@ never uses), or one over the cap.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -323,7 +322,6 @@ class AgentHttp:
         methods: tuple[str, ...],
         cap: int,
         user_agent: bytes,
-        on_close: Callable[[], defer.Deferred[Any]] | None = None,
     ) -> None:
         self._agent = agent
         self._cap = cap
@@ -331,7 +329,6 @@ class AgentHttp:
         self._headers = Headers(
             {b"Content-Type": [b"application/json"], b"User-Agent": [user_agent]}
         )
-        self._on_close = on_close
 
     def post(self, method: str, body: bytes) -> defer.Deferred[HttpAnswer]:
         return defer.Deferred.fromCoroutine(self._post(method, body))
@@ -354,7 +351,8 @@ class AgentHttp:
         return HttpAnswer(status, b"", content)
 
     def close(self) -> defer.Deferred[Any]:
-        return self._on_close() if self._on_close is not None else defer.succeed(None)
+        """Nothing to close: the agent's connections are its owner's."""
+        return defer.succeed(None)
 
 
 class _CappedBody(TwistedProtocol):
