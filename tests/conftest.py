@@ -3,11 +3,15 @@ from the package's own pytest plugin)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import pytest_twisted
+from playwright.async_api import Browser, async_playwright
 
+from scrapy_vastcaptcha.testing.browser import chromium_launch_options
 from tests import static_site
+from tests.browsing import aio
 from tests.redis_server import RedisServer
 
 
@@ -29,3 +33,13 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     yield server.url
     server.stop()
+
+
+@pytest_twisted.async_yield_fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """A headless Chromium for the tests of one module (Debian's, or Playwright's own)."""
+    playwright = await aio(async_playwright().start())
+    launched = await aio(playwright.chromium.launch(**chromium_launch_options()))
+    yield launched
+    await aio(launched.close())
+    await aio(playwright.stop())

@@ -8,20 +8,17 @@ in a subprocess, as a user's script would.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pytest
 import pytest_twisted
-from playwright.async_api import Browser, BrowserContext, FrameLocator, Page, async_playwright
-from twisted.internet import defer
+from playwright.async_api import Browser, BrowserContext, FrameLocator, Page
 
 from scrapy_vastcaptcha.api.errors import ApiError, SolveTimeoutError
 from scrapy_vastcaptcha.demo.catalog import products
@@ -32,26 +29,13 @@ from scrapy_vastcaptcha.playwright import (
     solve_captchas,
 )
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
-from scrapy_vastcaptcha.testing.browser import chromium_launch_options, route_widget_scripts
+from scrapy_vastcaptcha.testing.browser import route_widget_scripts
+from tests.browsing import aio
 
 pytestmark = pytest.mark.browser
 
 T = TypeVar("T")
 POLL = 0.2  # the emulator solves in 0.3-0.8 s
-
-
-def aio(coro: Coroutine[Any, Any, T]) -> defer.Deferred[T]:
-    """Run an asyncio coroutine from a Twisted coroutine."""
-    return defer.Deferred.fromFuture(asyncio.ensure_future(coro))
-
-
-@pytest_twisted.async_yield_fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    playwright = await aio(async_playwright().start())
-    launched = await aio(playwright.chromium.launch(**chromium_launch_options()))
-    yield launched
-    await aio(launched.close())
-    await aio(playwright.stop())
 
 
 async def new_context(browser: Browser, *, hooks: bool = True) -> BrowserContext:

@@ -15,12 +15,11 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator, Coroutine
 from typing import Any, TypeVar
 
 import pytest
 import pytest_twisted
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page
 from twisted.internet import defer
 
 from scrapy_vastcaptcha.api.client import VastCaptchaClient
@@ -29,7 +28,8 @@ from scrapy_vastcaptcha.budget import BudgetConfig, BudgetGuard
 from scrapy_vastcaptcha.demo.catalog import products
 from scrapy_vastcaptcha.playwright import TooManyCaptchasError, auto_solve
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
-from scrapy_vastcaptcha.testing.browser import chromium_launch_options, route_widget_scripts
+from scrapy_vastcaptcha.testing.browser import route_widget_scripts
+from tests.browsing import aio
 
 pytestmark = pytest.mark.browser
 
@@ -52,20 +52,6 @@ DEMO_PAGES = [
     ("two-captchas", "/two-captchas", None, False),
     ("iframe", "/iframe", "#shop-frame", False),
 ]
-
-
-def aio(coro: Coroutine[Any, Any, T]) -> defer.Deferred[T]:
-    """Run an asyncio coroutine from a Twisted coroutine."""
-    return defer.Deferred.fromFuture(asyncio.ensure_future(coro))
-
-
-@pytest_twisted.async_yield_fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    playwright = await aio(async_playwright().start())
-    launched = await aio(playwright.chromium.launch(**chromium_launch_options()))
-    yield launched
-    await aio(launched.close())
-    await aio(playwright.stop())
 
 
 def creds(emulator: EmulatorHandle) -> dict[str, Any]:

@@ -12,20 +12,16 @@ from scrapy_vastcaptcha import RetryPolicy, VastCaptchaClient
 from scrapy_vastcaptcha.demo.catalog import products
 from scrapy_vastcaptcha.playwright import solve_captchas
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
+from tests.browsing import aio
 from tests.test_playwright_async import (
     SCENARIOS,
     Scenario,
-    aio,
-    browser,
     new_context,
     product_names,
     scope,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-# The module-scoped fixture, imported so that pytest finds it here.
-__all__ = ["browser"]
 
 PAGES = [s for s in SCENARIOS if s.kind in ("recaptcha-v2", "hcaptcha", "two-captchas", "iframe")]
 

@@ -8,16 +8,13 @@ from a test double standing in for the service.
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Coroutine
 from html import escape
 from typing import Any, TypeVar
 
 import pytest
 import pytest_twisted
-from playwright.async_api import Browser, Page, async_playwright
-from twisted.internet import defer
+from playwright.async_api import Browser, Page
 
 from scrapy_vastcaptcha.api._protocol import Solution
 from scrapy_vastcaptcha.api.client import SolveResult
@@ -25,7 +22,8 @@ from scrapy_vastcaptcha.api.errors import InvalidTaskError
 from scrapy_vastcaptcha.api.tasks import Task
 from scrapy_vastcaptcha.playwright import CaptchaResult, install_hooks, solve_captchas
 from scrapy_vastcaptcha.testing import EmulatorHandle
-from scrapy_vastcaptcha.testing.browser import chromium_launch_options, route_widget_scripts
+from scrapy_vastcaptcha.testing.browser import route_widget_scripts
+from tests.browsing import aio
 
 pytestmark = pytest.mark.browser
 
@@ -33,19 +31,6 @@ T = TypeVar("T")
 PAGE_URL = "http://127.0.0.1:9/hostile"
 HOSTILE = '"\'`);window.__pwned=1;//</script><img src=x onerror="window.__pwned=2">\u2028💥${1}'
 GOOD_KEY = "6LdHostileTestPageKey0000000000000000001"
-
-
-def aio(coro: Coroutine[Any, Any, T]) -> defer.Deferred[T]:
-    return defer.Deferred.fromFuture(asyncio.ensure_future(coro))
-
-
-@pytest_twisted.async_yield_fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    playwright = await aio(async_playwright().start())
-    launched = await aio(playwright.chromium.launch(**chromium_launch_options()))
-    yield launched
-    await aio(launched.close())
-    await aio(playwright.stop())
 
 
 def widget_page(sitekey: str, callback: str) -> str:

@@ -17,7 +17,6 @@ import subprocess
 import sys
 import textwrap
 import urllib.request
-from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,8 +24,7 @@ from urllib.parse import parse_qs
 
 import pytest
 import pytest_twisted
-from playwright.async_api import Browser, Page, Route, async_playwright
-from twisted.internet import defer
+from playwright.async_api import Browser, Page, Route
 
 from scrapy_vastcaptcha.evidence import RecaptchaEvidence
 from scrapy_vastcaptcha.playwright import (
@@ -37,7 +35,7 @@ from scrapy_vastcaptcha.playwright import (
 )
 from scrapy_vastcaptcha.playwright.records import captcha_from_record, is_ready, recaptcha_evidence
 from scrapy_vastcaptcha.testing import EmulatorHandle
-from scrapy_vastcaptcha.testing.browser import chromium_launch_options
+from tests.browsing import aio
 from tests.standins import route_variants
 from tests.standins.pages import (
     CHECKBOX_KEY,
@@ -66,19 +64,6 @@ TASK_TYPES = {
     "turnstile": "TurnstileTask",
 }
 CASES = all_cases()
-
-
-def aio(coro: Coroutine[Any, Any, T]) -> defer.Deferred[T]:
-    return defer.Deferred.fromFuture(asyncio.ensure_future(coro))
-
-
-@pytest_twisted.async_yield_fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    playwright = await aio(async_playwright().start())
-    launched = await aio(playwright.chromium.launch(**chromium_launch_options()))
-    yield launched
-    await aio(launched.close())
-    await aio(playwright.stop())
 
 
 def siteverify(emulator: EmulatorHandle, token: str, case: Case) -> dict[str, Any]:
