@@ -33,7 +33,11 @@ from scrapy_vastcaptcha.playwright import (
     install_hooks,
     solve_captchas,
 )
-from scrapy_vastcaptcha.playwright.records import captcha_from_record, is_ready, recaptcha_evidence
+from scrapy_vastcaptcha.playwright.translate import (
+    captcha_from_record,
+    is_ready,
+    recaptcha_evidence,
+)
 from scrapy_vastcaptcha.testing import EmulatorHandle
 from tests.browsing import aio
 from tests.standins import route_variants

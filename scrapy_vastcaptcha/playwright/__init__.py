@@ -60,6 +60,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from scrapy_vastcaptcha.api.credentials import ApiKey
 from scrapy_vastcaptcha.api.errors import SolveTimeoutError
 from scrapy_vastcaptcha.api.tasks import Task
+from scrapy_vastcaptcha.captcha import TOKEN_LIFETIMES
 from scrapy_vastcaptcha.playwright import flow
 from scrapy_vastcaptcha.playwright.auto import (
     DEFAULT_MAX_CAPTCHAS_PER_PAGE,
@@ -77,7 +78,6 @@ from scrapy_vastcaptcha.playwright.errors import (
 )
 from scrapy_vastcaptcha.playwright.results import (
     CALLBACK_SOURCES,
-    TOKEN_LIFETIMES,
     CallbackInfo,
     CaptchaResult,
     FoundCaptcha,

@@ -278,7 +278,7 @@ class AutoSolver:
         settings = self._settings
         options = replace(settings.options, deadline=time.monotonic() + settings.timeout)
         job = flow.solve_found(
-            watch.page, flow.Detection(items, user_agent), options, fire=refreshes == 0
+            watch.page, flow.PageScan(items, user_agent), options, fire=refreshes == 0
         )
         try:
             results = await run_async(job, self._solve_all)

@@ -27,7 +27,7 @@ except ModuleNotFoundError as exc:  # the only runtime import of Playwright in t
 
 from scrapy_vastcaptcha.api.errors import InvalidTaskError, VastCaptchaError
 from scrapy_vastcaptcha.api.tasks import KINDS
-from scrapy_vastcaptcha.playwright import records
+from scrapy_vastcaptcha.playwright import translate
 from scrapy_vastcaptcha.playwright.errors import ImageCaptureError
 from scrapy_vastcaptcha.playwright.results import CaptchaResult, FoundCaptcha, FrameInfo
 from scrapy_vastcaptcha.playwright.scripts import script
@@ -55,7 +55,7 @@ class Options:
     image_field: str | None = None
     min_score: float | None = None
     action: str | None = None
-    #: per-kind overrides of :data:`~.results.TOKEN_LIFETIMES`
+    #: per-kind overrides of :data:`~scrapy_vastcaptcha.captcha.TOKEN_LIFETIMES`
     lifetimes: Mapping[str, float] | None = None
 
     @classmethod
@@ -87,14 +87,14 @@ class Options:
 
 
 @dataclass(frozen=True)
-class Detection:
+class PageScan:
     """Every widget of a page, and the browser's user agent."""
 
     found: list[FoundCaptcha[Any]]
     user_agent: str | None
 
 
-def find(page: Any, options: Options) -> Flow[Detection]:
+def find(page: Any, options: Options) -> Flow[PageScan]:
     """Detect widgets in every frame; wait (event-driven) up to ``options.wait``
     for one to appear and for declared ones to be rendered."""
     wait_until = min(time.monotonic() + options.wait, options.deadline)
@@ -102,7 +102,7 @@ def find(page: Any, options: Options) -> Flow[Detection]:
         since = yield from _page_state(page)
         detection = yield from _detect(page, options)
         remaining = wait_until - time.monotonic()
-        if records.settled(detection.found) or remaining <= 0:
+        if translate.settled(detection.found) or remaining <= 0:
             return detection
         yield from _wait_for_change(page, since, min(remaining, _MAX_WAIT_SLICE))
 
@@ -130,12 +130,12 @@ def _wait_for_change(page: Any, since: Any, seconds: float) -> Flow[None]:
         pass  # timed out, or navigated: look again either way
 
 
-def scan(page: Any, options: Options) -> Flow[Detection]:
+def scan(page: Any, options: Options) -> Flow[PageScan]:
     """Detect widgets in every frame once, without waiting."""
     return (yield from _detect(page, options))
 
 
-def _detect(page: Any, options: Options) -> Flow[Detection]:
+def _detect(page: Any, options: Options) -> Flow[PageScan]:
     found: list[FoundCaptcha[Any]] = []
     user_agent = None
     arg = {"imageSelector": options.image_selector, "imageField": options.image_field}
@@ -149,12 +149,12 @@ def _detect(page: Any, options: Options) -> Flow[Detection]:
         if frame is page.main_frame:
             user_agent = report.get("userAgent") or None
         info = FrameInfo(url=frame.url, name=frame.name)
-        for item in records.found_in_frame(
+        for item in translate.found_in_frame(
             report, frame, info, min_score=options.min_score, action=options.action
         ):
             if options.kinds is None or item.kind in options.kinds:
                 found.append(item)
-    return Detection(found, user_agent)
+    return PageScan(found, user_agent)
 
 
 def solve(page: Any, options: Options) -> Flow[list[CaptchaResult]]:
@@ -164,7 +164,7 @@ def solve(page: Any, options: Options) -> Flow[list[CaptchaResult]]:
 
 
 def solve_found(
-    page: Any, detection: Detection, options: Options, *, fire: bool = True
+    page: Any, detection: PageScan, options: Options, *, fire: bool = True
 ) -> Flow[list[CaptchaResult]]:
     """Solve the widgets of ``detection`` in parallel, inject every token, then
     fire the callbacks (unless ``fire`` is false); one result per widget, in order."""
@@ -179,11 +179,11 @@ def solve_found(
                 if options.cookies and item.kind == "funcaptcha"
                 else None
             )
-            task = records.plan_task(
+            task = translate.plan_task(
                 item, image=image, user_agent=user_agent, proxy=options.proxy, cookies=cookies
             )
         except VastCaptchaError as exc:
-            results[index] = records.failed(item, exc)
+            results[index] = translate.failed(item, exc)
             continue
         planned.append((index, item, task))
 
@@ -193,7 +193,7 @@ def solve_found(
     solved = []
     for (index, item, _), outcome in zip(planned, outcomes, strict=True):
         if isinstance(outcome, Exception):
-            results[index] = records.failed(item, outcome)
+            results[index] = translate.failed(item, outcome)
         else:
             solved.append((index, item, outcome))
 
@@ -206,7 +206,7 @@ def solve_found(
         fired = None
         if fire and item.callback is not None and not reports[index].get("error"):
             fired = yield from _fire(item)
-        results[index] = records.injected(item, outcome, reports[index], fired, options.lifetimes)
+        results[index] = translate.injected(item, outcome, reports[index], fired, options.lifetimes)
 
     ordered = [results[index] for index in sorted(results)]
     if options.raise_on_error:
@@ -233,7 +233,7 @@ def _cookies(page: Any, item: FoundCaptcha[Any]) -> Flow[dict[str, str]]:
         cookies = yield Call(page.context, "cookies", ([item.frame_info.url],))
     except PlaywrightError as exc:
         raise InvalidTaskError(f"could not read the browser's cookies: {exc.message}") from exc
-    return records.cookie_values(cookies)
+    return translate.cookie_values(cookies)
 
 
 def _inject(item: FoundCaptcha[Any], token: str) -> Flow[dict[str, Any]]:

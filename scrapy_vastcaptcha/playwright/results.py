@@ -19,15 +19,6 @@ CALLBACK_SOURCES: tuple[str, ...] = (
     "hook-registry",  # a recorded *.render() call matched by the widget id it returned
 )
 
-#: Seconds a token stays usable after it was solved (image answers do not expire).
-TOKEN_LIFETIMES: dict[str, float] = {
-    "recaptcha-v2": 120.0,
-    "recaptcha-v3": 120.0,
-    "hcaptcha": 120.0,
-    "funcaptcha": 120.0,
-    "turnstile": 300.0,
-}
-
 
 @dataclass(frozen=True)
 class FrameInfo:

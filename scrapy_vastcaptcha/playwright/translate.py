@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from scrapy_vastcaptcha.api.client import SolveResult
 from scrapy_vastcaptcha.api.tasks import FunCaptchaTask, Task
-from scrapy_vastcaptcha.captcha import Captcha, build_task
+from scrapy_vastcaptcha.captcha import TOKEN_LIFETIMES, Captcha, build_task
 from scrapy_vastcaptcha.evidence import (
     RecaptchaEvidence,
     normalise_sitekey,
@@ -22,7 +22,6 @@ from scrapy_vastcaptcha.evidence import (
 )
 from scrapy_vastcaptcha.playwright.errors import InjectionError, WidgetNotReadyError
 from scrapy_vastcaptcha.playwright.results import (
-    TOKEN_LIFETIMES,
     CallbackInfo,
     CaptchaResult,
     FoundCaptcha,
