@@ -152,10 +152,10 @@ class VastCaptchaMiddleware:
         self._ids = itertools.count(1)
         self._slots = defer.DeferredSemaphore(config.max_concurrent)
         self._shared: SharedChallenges[Request] = SharedChallenges()
-        #: The error that stopped task creation for the run, and how many
-        #: failures still have to reach their errbacks before the spider closes.
-        self._stop: VastCaptchaError | None = None
-        self._stop_reason = ""
+        #: Whether the run's stop (the client holds it) was logged and acted on,
+        #: and how many failures still have to reach their errbacks before the
+        #: spider closes.
+        self._stop_announced = False
         self._undelivered = 0
         self._solved = 0
         self._failed = 0
@@ -213,7 +213,7 @@ class VastCaptchaMiddleware:
         if age <= self.config.token_max_age:
             return None
         self._inc("token_expired")
-        if self._stop is not None:
+        if self._check_stop() is not None:
             return self._stopped(request)
         refusal = self._over_budget(state, len(state.captchas))
         if refusal is not None:
@@ -273,7 +273,7 @@ class VastCaptchaMiddleware:
         if state is None:
             # Remember what the user asked for: the resubmission's meta is ours.
             state = SolveState(spec=meta.get(META_KEY))
-        if self._stop is not None:
+        if self._check_stop() is not None:
             return self._stopped(request)
         refusal = self._over_budget(state, len(plan.captchas))
         if refusal is not None:
@@ -419,8 +419,8 @@ class VastCaptchaMiddleware:
 
     async def _run(self, job_id: int, job: _Job) -> None:
         try:
-            if self._stop is not None:
-                raise self._stop
+            if (stop := self._check_stop()) is not None:
+                raise stop
             solves = [self._solve(job, captcha) for captcha in job.captchas]
             try:
                 results: list[SolveResult] = await defer.gatherResults(solves, consumeErrors=True)
@@ -614,14 +614,11 @@ class VastCaptchaMiddleware:
         """No more tasks for this run. Requests waiting for a solve are kept
         for a later run where the queue persists (JOBDIR, scrapy-redis), and
         reach their errback otherwise; the spider closes once they have."""
-        first = self._stop is None
+        self.client.stop(exc)
+        first = not self._stop_announced
+        self._stop_announced = True
         self._budget_stats()
         if first:
-            self._stop = exc
-            code = error_code(exc)
-            self._stop_reason = getattr(exc, "reason", "") or (
-                f"vastcaptcha_{code.removeprefix('ERROR_').lower()}"
-            )
             logger.error(
                 "%s: no more captcha tasks will be created; closing the spider (%s)",
                 exc,
@@ -641,6 +638,28 @@ class VastCaptchaMiddleware:
                 self._stopped_request(waiting)
             if self._undelivered == 0:
                 self._close_spider(self._stop_reason)
+
+    def _check_stop(self) -> VastCaptchaError | None:
+        """What ended task creation for the run, if anything; the first time
+        it is seen (the client may have met an account error on its own, in a
+        balance reading), act on it as on any stop."""
+        stop = self.client.fatal_error
+        if stop is not None and not self._stop_announced:
+            self._on_stop(None, stop)
+        return stop
+
+    @property
+    def _stop(self) -> VastCaptchaError | None:
+        """Why the run stopped creating tasks: held by the client, which
+        refuses every task from then on."""
+        return self.client.fatal_error
+
+    @property
+    def _stop_reason(self) -> str:
+        """The spider's close reason for :attr:`_stop`."""
+        assert self._stop is not None
+        reason: str = getattr(self._stop, "reason", "")
+        return reason or f"vastcaptcha_{error_code(self._stop).removeprefix('ERROR_').lower()}"
 
     def _stopped(self, request: Request) -> Request:
         """``request`` met a captcha after the run stopped."""
@@ -758,7 +777,7 @@ class VastCaptchaMiddleware:
         self._on_stop(None, budget_error(reason, f"VastCap budget: {self.budget.summary()}"))
 
     def _spider_idle(self, spider: Spider) -> None:
-        if self._stop is not None:
+        if self._check_stop() is not None:
             # Every failure has been delivered (or cannot be any more).
             self._close_spider(self._stop_reason)
             raise DontCloseSpider("closing with the VastCap stop reason")
@@ -808,8 +827,8 @@ class VastCaptchaMiddleware:
         async def solve() -> SolveResult:
             await self._slots.acquire()
             try:
-                if self._stop is not None:
-                    raise self._stop
+                if (stop := self._check_stop()) is not None:
+                    raise stop
                 return await self.client.solve(task, timeout=timeout)
             finally:
                 self._slots.release()

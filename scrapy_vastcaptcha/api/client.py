@@ -299,8 +299,14 @@ class VastCaptchaClient:
         )
         self._slots = defer.DeferredSemaphore(max_connections)
         self._runs: set[_Run] = set()
-        #: The first run-fatal error seen; once set, no task is created.
-        self.fatal_error: AccountError | None = None
+        #: The first error that ended the run (an account error seen here, or
+        #: one a caller reports with :meth:`stop`); once set, no task is created.
+        self.fatal_error: VastCaptchaError | None = None
+
+    def stop(self, error: VastCaptchaError) -> None:
+        """End the run: no task is created from now on (a spending limit, a
+        configuration the service refuses). The first error is kept."""
+        self.fatal_error = self.fatal_error or error
 
     def __repr__(self) -> str:
         return f"VastCaptchaClient(api_url={self.api_url!r}, api_key={self.api_key.prefix!r})"
@@ -650,7 +656,7 @@ class VastCaptchaClient:
                 raw = await self._post(run, method, body, timeout, on_send)
                 return parse(raw)
             except AccountError as exc:
-                self.fatal_error = self.fatal_error or exc
+                self.stop(exc)
                 raise
             except ProtocolError as exc:
                 if not retry_unusable:
