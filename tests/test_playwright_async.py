@@ -447,7 +447,7 @@ MISMATCH_SCRIPT = """
     import asyncio, json
     from twisted.internet import reactor  # installs the default (epoll) reactor
     from scrapy_vastcaptcha.playwright import solve_captchas
-    from scrapy_vastcaptcha.playwright.errors import ReactorMismatchError
+    from scrapy_vastcaptcha.api.errors import ReactorMismatchError
 
     async def main():
         try:

@@ -27,8 +27,7 @@ from scrapy_vastcaptcha.api import (
 )
 from scrapy_vastcaptcha.api import _protocol as p
 from scrapy_vastcaptcha.api.credentials import ApiKey
-from scrapy_vastcaptcha.api.errors import api_error, classify
-from scrapy_vastcaptcha.playwright.errors import WidgetNotReadyError
+from scrapy_vastcaptcha.api.errors import WidgetNotReadyError, api_error, classify
 
 TASK = RecaptchaV2Task(website_url="https://a.example/", website_key="sitekey-1234")
 

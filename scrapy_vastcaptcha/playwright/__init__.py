@@ -58,7 +58,15 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from scrapy_vastcaptcha.api.credentials import ApiKey
-from scrapy_vastcaptcha.api.errors import SolveTimeoutError
+from scrapy_vastcaptcha.api.errors import (
+    BrowserCaptchaError,
+    ImageCaptureError,
+    InjectionError,
+    ReactorMismatchError,
+    SolveTimeoutError,
+    TooManyCaptchasError,
+    WidgetNotReadyError,
+)
 from scrapy_vastcaptcha.api.tasks import Task
 from scrapy_vastcaptcha.captcha import TOKEN_LIFETIMES
 from scrapy_vastcaptcha.playwright import flow
@@ -67,14 +75,6 @@ from scrapy_vastcaptcha.playwright.auto import (
     DEFAULT_MAX_REFRESHES,
     AutoSettings,
     AutoSolver,
-)
-from scrapy_vastcaptcha.playwright.errors import (
-    BrowserCaptchaError,
-    ImageCaptureError,
-    InjectionError,
-    ReactorMismatchError,
-    TooManyCaptchasError,
-    WidgetNotReadyError,
 )
 from scrapy_vastcaptcha.playwright.results import (
     CALLBACK_SOURCES,

@@ -30,10 +30,9 @@ from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
 
-from scrapy_vastcaptcha.api.errors import SolveTimeoutError
+from scrapy_vastcaptcha.api.errors import SolveTimeoutError, TooManyCaptchasError
 from scrapy_vastcaptcha.api.tasks import Task
 from scrapy_vastcaptcha.playwright import flow
-from scrapy_vastcaptcha.playwright.errors import TooManyCaptchasError
 from scrapy_vastcaptcha.playwright.results import CaptchaResult, FoundCaptcha
 from scrapy_vastcaptcha.playwright.scripts import hook_script
 from scrapy_vastcaptcha.playwright.steps import Outcome, run_async

@@ -25,10 +25,9 @@ except ModuleNotFoundError as exc:  # the only runtime import of Playwright in t
         name="playwright",
     ) from exc
 
-from scrapy_vastcaptcha.api.errors import InvalidTaskError, VastCaptchaError
+from scrapy_vastcaptcha.api.errors import ImageCaptureError, InvalidTaskError, VastCaptchaError
 from scrapy_vastcaptcha.api.tasks import KINDS
 from scrapy_vastcaptcha.playwright import translate
-from scrapy_vastcaptcha.playwright.errors import ImageCaptureError
 from scrapy_vastcaptcha.playwright.results import CaptchaResult, FoundCaptcha, FrameInfo
 from scrapy_vastcaptcha.playwright.scripts import script
 from scrapy_vastcaptcha.playwright.steps import Call, Flow, Solve

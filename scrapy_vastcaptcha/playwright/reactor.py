@@ -31,7 +31,7 @@ import threading
 import weakref
 from typing import Any
 
-from scrapy_vastcaptcha.playwright.errors import ReactorMismatchError
+from scrapy_vastcaptcha.api.errors import ReactorMismatchError
 
 # the tasks that release reactors this module started, per loop; referenced so
 # that they are not collected before their loop ends

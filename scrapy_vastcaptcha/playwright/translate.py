@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from scrapy_vastcaptcha.api.client import SolveResult
+from scrapy_vastcaptcha.api.errors import InjectionError, WidgetNotReadyError
 from scrapy_vastcaptcha.api.tasks import FunCaptchaTask, Task
 from scrapy_vastcaptcha.captcha import TOKEN_LIFETIMES, Captcha, build_task
 from scrapy_vastcaptcha.evidence import (
@@ -20,7 +21,6 @@ from scrapy_vastcaptcha.evidence import (
     normalise_sitekey,
     recaptcha_verdict,
 )
-from scrapy_vastcaptcha.playwright.errors import InjectionError, WidgetNotReadyError
 from scrapy_vastcaptcha.playwright.results import (
     CallbackInfo,
     CaptchaResult,
