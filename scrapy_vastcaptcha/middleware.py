@@ -629,7 +629,9 @@ class VastCaptchaMiddleware:
                 self.budget.stop(self._stop_reason)
         pending = [job] if job is not None else []
         if first:
-            pending += [other for other in self._jobs.values() if other is not job]
+            pending += [
+                other for other in self._jobs.values() if other is not job and not other.cancelled
+            ]
         for other in pending:
             self._cancel(other)
             self._stopped_request(other.request)
@@ -725,7 +727,8 @@ class VastCaptchaMiddleware:
         Redis queue) a paused crawl resumes with these requests, and solves
         them again rather than sending tokens that went stale meanwhile.
         """
-        jobs = list(self._jobs.values())
+        # A job cancelled before (a stop) has already handed its request back.
+        jobs = [job for job in self._jobs.values() if not job.cancelled]
         for job in jobs:
             self._cancel(job)
             meta = {k: v for k, v in job.request.meta.items() if k != PARKED_KEY}

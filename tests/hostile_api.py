@@ -26,6 +26,7 @@ from typing import Any
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IOpenSSLContextFactory, IPullProducer
+from twisted.internet.protocol import Factory
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 from zope.interface import implementer
@@ -242,7 +243,9 @@ def serve(*, tls: bool = False) -> Iterator[HostileApi]:
     site = _CountingSite(api)
     site.noisy = False
     if tls:
-        port = running.listenSSL(0, site, _self_signed_options(), interface="127.0.0.1")
+        port = running.listenSSL(
+            0, _NoProtocolNegotiation(site), _self_signed_options(), interface="127.0.0.1"
+        )
     else:
         port = running.listenTCP(0, site, interface="127.0.0.1")
     scheme = "https" if tls else "http"
@@ -293,6 +296,19 @@ class _ServerContext:
         context.use_certificate(self.cert)
         context.use_privatekey(self.key)
         return context
+
+
+class _NoProtocolNegotiation(Factory):
+    """Builds the site's protocols but hides its ALPN/NPN support: for a factory
+    that has it, older Twisted releases (23.8, 24.3) set the protocols on the
+    SSL context after the connection is made, which pyOpenSSL >= 26.2 refuses
+    (every handshake then fails). The client under test offers none anyway."""
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+
+    def buildProtocol(self, addr: Any) -> Any:
+        return self.site.buildProtocol(addr)
 
 
 @contextmanager

@@ -278,16 +278,14 @@ def cli_process() -> Iterator[ServerProcess]:
     process.stop()
 
 
-def test_cli_prints_url_first_and_starts_fast(cli_process: ServerProcess) -> None:
-    started = time.monotonic()
+def test_cli_prints_url_first(cli_process: ServerProcess) -> None:
+    # How fast it starts is a benchmark's business, not a test's (machines vary).
     url = cli_process.start()
-    startup = time.monotonic() - started
     host, port = urllib.parse.urlsplit(url).hostname, urllib.parse.urlsplit(url).port
     assert host == "127.0.0.1"
     assert cli_process.first_line == (
         f"VastCap emulator serving on {url} (API URL: {url}/api/solver)"
     )
-    assert startup < 1.0, f"start-up took {startup:.2f} s"
     with socket.create_connection((host, port or 0), timeout=5):
         pass
     config = EmulatorHandle(url).config()

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import pytest_twisted
 import scrapy
-from scrapy import Request
+from scrapy import Request, Spider
 from scrapy.http import Response
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet import reactor
@@ -290,7 +290,8 @@ class DelayTokenRequests:
     def __init__(self) -> None:
         self.delayed = 0
 
-    async def process_request(self, request: Request) -> None:
+    # Scrapy 2.13 passes the spider; later releases may not.
+    async def process_request(self, request: Request, spider: Spider | None = None) -> None:
         if request.method == "POST" and not self.delayed:
             self.delayed += 1
             await maybe_deferred_to_future(deferLater(reactor, 0.6, lambda: None))

@@ -13,7 +13,7 @@ from importlib import resources
 @cache
 def script(name: str) -> str:
     """The source of ``js/<name>.js``."""
-    return resources.files(__package__).joinpath("js", f"{name}.js").read_text("utf-8")
+    return resources.files(__package__).joinpath("js").joinpath(f"{name}.js").read_text("utf-8")
 
 
 def hook_script() -> str:
