@@ -212,7 +212,7 @@ class VastCaptchaMiddleware:
         age = time.time() - state.solved_at
         if age <= self.config.token_max_age:
             return None
-        self._inc("token_expired")
+        self.count("token_expired")
         if self._check_stop() is not None:
             return self._stopped(request)
         refusal = self._over_budget(state, len(state.captchas))
@@ -265,11 +265,7 @@ class VastCaptchaMiddleware:
             if rejected is not state:
                 state = rejected
                 plan = analyse(response, spec, state, self._analysis)
-        for captcha in plan.captchas:
-            self._inc(f"detected/{captcha.kind}")
-            self.crawler.signals.send_catch_log(
-                vc_signals.captcha_detected, request=request, response=response, captcha=captcha
-            )
+        self.record_detected(request, response, plan.captchas)
         if state is None:
             # Remember what the user asked for: the resubmission's meta is ours.
             state = SolveState(spec=meta.get(META_KEY))
@@ -293,7 +289,7 @@ class VastCaptchaMiddleware:
         # Released after another request passed this challenge, and met it
         # again: the clearance does not open this session's pages.
         if state.waited and state.challenge == key and self._shared.learn_per_request(key):
-            self._inc("per_request_challenges")
+            self.count("per_request_challenges")
             logger.info(
                 "The challenge on %s is solved per request, not per session: a request "
                 "released after it was passed met it again",
@@ -301,7 +297,7 @@ class VastCaptchaMiddleware:
             )
         decision = self._shared.decide(key, response.url, evident)
         if decision == "wait":
-            self._inc("coalesced")
+            self.count("coalesced")
             # Kept as it was sent: released, it goes again as it was.
             self._shared.wait(key, request.replace(dont_filter=True))
             return request.replace(meta={**meta, PARKED_KEY: 0}, dont_filter=True)
@@ -323,7 +319,7 @@ class VastCaptchaMiddleware:
     ) -> Response:
         """A response with nothing to solve goes to the callback."""
         if plan.verdict is Verdict.NO_FORM:
-            self._inc("no_form")
+            self.count("no_form")
             logger.warning(
                 '%s: passed to the callback unsolved (name the form in meta["vastcaptcha"]'
                 '["form"], or solve it in a browser)',
@@ -345,7 +341,7 @@ class VastCaptchaMiddleware:
             pair = (captcha.sitekey, captcha.kind)
             if captcha.alternative and pair not in rejected:
                 rejected.append(pair)
-                self._inc("kind_switched")
+                self.count("kind_switched")
                 logger.info(
                     "The site rejected a %s token for widget %s; trying it as %s",
                     captcha.kind,
@@ -382,14 +378,14 @@ class VastCaptchaMiddleware:
         return None
 
     def _gave_up(self, state: SolveState, code: str, message: str) -> CaptchaError:
-        self._inc("gave_up")
+        self.count("gave_up")
         if state.challenge and not state.waited:
             self._promote(state.challenge)
         return self._refused(code, message)
 
     def _refused(self, code: str, message: str) -> CaptchaError:
         """The error the errback will get, counted under its code."""
-        self._inc(f"failed/{code}")
+        self.count(f"failed/{code}")
         return CaptchaError(code, message)
 
     # -- parking and solving --------------------------------------------------
@@ -407,7 +403,7 @@ class VastCaptchaMiddleware:
     def _launch(self, job: _Job) -> int:
         job_id = next(self._ids)
         self._jobs[job_id] = job
-        self._inc("attempts")
+        self.count("attempts")
         if self._summary is not None and not self._summary.running:
             self._summary.start(self.config.log_interval, now=False)
         job.deferred = defer.Deferred.fromCoroutine(self._run(job_id, job))
@@ -450,16 +446,12 @@ class VastCaptchaMiddleware:
             image = await self._fetch_image(job) if job.state.image_url else None
             task = build_task(captcha, image=image, user_agent=job.user_agent, proxy=job.proxy)
             state, widgets = job.state, len(job.captchas)
-            await self._slots.acquire()
-            try:
-                # What is left of this request's bounds, shared by its widgets.
-                result = await self.client.solve(
-                    task,
-                    timeout=max(self.config.timeout - state.solve_seconds, 1.0),
-                    max_tasks=max((self.config.max_attempts * widgets - state.tasks) // widgets, 1),
-                )
-            finally:
-                self._slots.release()
+            # What is left of this request's bounds, shared by its widgets.
+            result = await self.solve_task(
+                task,
+                timeout=max(self.config.timeout - state.solve_seconds, 1.0),
+                max_tasks=max((self.config.max_attempts * widgets - state.tasks) // widgets, 1),
+            )
             self.crawler.signals.send_catch_log(
                 vc_signals.captcha_solved, request=job.request, captcha=captcha, result=result
             )
@@ -496,21 +488,18 @@ class VastCaptchaMiddleware:
 
     def _on_event(self, event: SolveEvent) -> None:
         if event.name == "created":
-            self._inc("tasks_created")
+            self.count("tasks_created")
             self._budget_stats()
         elif event.name == "polled":
-            self._inc("polls")
+            self.count("polls")
         elif event.name == "retrying":
-            self._inc("retries")
+            self.count("retries")
 
     # -- outcomes ---------------------------------------------------------------
 
     def _on_solved(self, job: _Job, results: list[SolveResult]) -> None:
-        self._solved += len(results)
         for captcha, result in zip(job.captchas, results, strict=True):
-            self._inc("solved")
-            self._inc(f"solved/{captcha.kind}")
-            self._inc("solve_ms", int(result.elapsed * 1000))
+            self.record_solved(captcha.kind, result)
             logger.info(
                 "Solved %s for %s in %.1f s (task %s, %d poll(s), attempt %d)",
                 captcha.kind,
@@ -560,13 +549,7 @@ class VastCaptchaMiddleware:
         )
 
     def _on_failure(self, job: _Job, exc: BaseException) -> None:
-        code = error_code(exc)
-        self._failed += 1
-        self._inc(f"failed/{code}")
-        for captcha in job.captchas:
-            self.crawler.signals.send_catch_log(
-                vc_signals.captcha_failed, request=job.request, captcha=captcha, error=exc
-            )
+        code = self.record_failed(job.request, job.captchas, exc)
         if stops_the_run(exc):
             self._on_stop(job, cast(VastCaptchaError, exc))
             return
@@ -737,7 +720,7 @@ class VastCaptchaMiddleware:
         for request in waiting:
             self._crawl(request)
         if jobs or waiting:
-            self._inc("requeued_at_close", len(jobs) + len(waiting))
+            self.count("requeued_at_close", len(jobs) + len(waiting))
             logger.info(
                 "%d request(s) waiting for a captcha solve returned to the scheduler",
                 len(jobs) + len(waiting),
@@ -818,21 +801,54 @@ class VastCaptchaMiddleware:
                 f"; budget: {self.budget.summary()}" if self.budget is not None else "",
             )
 
-    # -- for solving in the browser (scrapy_vastcaptcha.scrapy_playwright) ------
+    # -- shared with solving in the browser (scrapy_vastcaptcha.scrapy_playwright) --
 
     def count(self, name: str, count: int = 1) -> None:
         """Add ``count`` to the stat ``vastcaptcha/<name>``."""
-        self._inc(name, count)
+        stats = self.crawler.stats
+        assert stats is not None
+        stats.inc_value(f"{STATS_PREFIX}/{name}", count)
 
-    def solve_task(self, task: Task, *, timeout: float) -> defer.Deferred[SolveResult]:
-        """Solve ``task`` on the crawl's client, within VASTCAPTCHA_MAX_CONCURRENT."""
+    def record_detected(
+        self, request: Request, response: Response, captchas: Sequence[Captcha]
+    ) -> None:
+        for captcha in captchas:
+            self.count(f"detected/{captcha.kind}")
+            self.crawler.signals.send_catch_log(
+                vc_signals.captcha_detected, request=request, response=response, captcha=captcha
+            )
+
+    def record_solved(self, kind: str, result: SolveResult) -> None:
+        self._solved += 1
+        self.count("solved")
+        self.count(f"solved/{kind}")
+        self.count("solve_ms", int(result.elapsed * 1000))
+
+    def record_failed(
+        self, request: Request, captchas: Sequence[Captcha], exc: BaseException
+    ) -> str:
+        """Count a failed round and signal it; its error code."""
+        code = error_code(exc)
+        self._failed += 1
+        self.count(f"failed/{code}")
+        for captcha in captchas:
+            self.crawler.signals.send_catch_log(
+                vc_signals.captcha_failed, request=request, captcha=captcha, error=exc
+            )
+        return code
+
+    def solve_task(
+        self, task: Task, *, timeout: float, max_tasks: int | None = None
+    ) -> defer.Deferred[SolveResult]:
+        """Solve ``task`` on the crawl's client, within VASTCAPTCHA_MAX_CONCURRENT,
+        unless the run has stopped."""
 
         async def solve() -> SolveResult:
             await self._slots.acquire()
             try:
                 if (stop := self._check_stop()) is not None:
                     raise stop
-                return await self.client.solve(task, timeout=timeout)
+                return await self.client.solve(task, timeout=timeout, max_tasks=max_tasks)
             finally:
                 self._slots.release()
 
@@ -852,11 +868,6 @@ class VastCaptchaMiddleware:
         assert stats is not None
         for name, value in self.budget.stats().items():
             stats.set_value(name, value)
-
-    def _inc(self, name: str, count: int = 1) -> None:
-        stats = self.crawler.stats
-        assert stats is not None
-        stats.inc_value(f"{STATS_PREFIX}/{name}", count)
 
     def _spec_option(self, request: Request, name: str, default: bool) -> bool:
         try:

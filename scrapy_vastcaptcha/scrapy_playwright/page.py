@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from scrapy import Request
-from scrapy.http import Response
 from scrapy.utils.defer import maybe_deferred_to_future
 
 from scrapy_vastcaptcha import signals as vc_signals
@@ -19,7 +18,6 @@ from scrapy_vastcaptcha.api.errors import (
     CaptchaError,
     SolveTimeoutError,
     VastCaptchaError,
-    error_code,
 )
 from scrapy_vastcaptcha.api.tasks import Task
 from scrapy_vastcaptcha.captcha import Captcha
@@ -164,7 +162,7 @@ class PageSolver:
                 wait = 0.0
                 captchas = [item.captcha for item in found]
                 snapshot = await watch.snapshot(request)
-                self._detected(request, snapshot, captchas)
+                self.middleware.record_detected(request, snapshot, captchas)
                 report.error = self._over_bounds(request, captchas, len(report.rounds), left)
                 if report.error is not None:
                     return
@@ -325,25 +323,13 @@ class PageSolver:
 
     # -- stats and signals, as the middleware counts them ---------------------
 
-    def _signal(self, signal: object, **kwargs: Any) -> None:
-        self.middleware.crawler.signals.send_catch_log(signal, **kwargs)
-
-    def _detected(self, request: Request, response: Response, captchas: list[Captcha]) -> None:
-        for captcha in captchas:
-            self.middleware.count(f"detected/{captcha.kind}")
-            self._signal(
-                vc_signals.captcha_detected, request=request, response=response, captcha=captcha
-            )
-
     def _solved(self, request: Request, this: Round) -> None:
         for result in this.results:
             solve = this.solves.get(result.task_id or "")
             if result.error is not None or solve is None:
                 continue
-            self.middleware.count("solved")
-            self.middleware.count(f"solved/{result.kind}")
-            self.middleware.count("solve_ms", int(solve.elapsed * 1000))
-            self._signal(
+            self.middleware.record_solved(result.kind, solve)
+            self.middleware.crawler.signals.send_catch_log(
                 vc_signals.captcha_solved, request=request, captcha=result.captcha, result=solve
             )
             logger.info(
@@ -361,10 +347,7 @@ class PageSolver:
     ) -> CaptchaError:
         from scrapy_vastcaptcha.middleware import stops_the_run
 
-        code = error_code(exc)
-        self.middleware.count(f"failed/{code}")
-        for captcha in captchas:
-            self._signal(vc_signals.captcha_failed, request=request, captcha=captcha, error=exc)
+        code = self.middleware.record_failed(request, captchas, exc)
         if stops_the_run(exc):
             self.middleware.stop_run(cast(VastCaptchaError, exc))
         logger.warning("Captcha of %s not solved in the page: %s", request.url, exc)
