@@ -649,17 +649,15 @@ class BudgetGuard:
     async def _stop(self, reason: str, why: str) -> None:
         """A limit reached here: stop the fleet first, then this process with
         the reason in force (another worker's may have come first)."""
-        try:
-            reason = await self._ledger.stop(reason)
-        except LedgerUnavailable as exc:
-            logger.warning("VastCap budget: cannot tell the fleet to stop: %s", exc)
-        self._mark_stopped(reason, why)
+        self._mark_stopped(await self._tell_ledger(reason), why)
 
-    async def _tell_ledger(self, reason: str) -> None:
+    async def _tell_ledger(self, reason: str) -> str:
+        """Stop the fleet; the reason in force (another worker's may have come first)."""
         try:
-            await self._ledger.stop(reason)
+            return await self._ledger.stop(reason)
         except LedgerUnavailable as exc:
             logger.warning("VastCap budget: cannot tell the fleet to stop: %s", exc)
+            return reason
 
     async def _wait(self) -> None:
         """Until a local release or reading, or WAIT_POLL seconds."""
@@ -686,9 +684,9 @@ class BudgetGuard:
         except BaseException:
             if reader is not None:
                 await self._call(self._ledger.end_reading(reader))
-            raise
-        finally:
+            # Tasks waiting for this reading go on without it.
             self._wake_up()
+            raise
         self._readings += 1
         self._balance = balance
         self._spend = await self._call(self._ledger.record(balance, taken_at, finished, reader))
@@ -754,7 +752,7 @@ class BudgetGuard:
         timer.start(interval, now=False)
         self._timers.append(timer)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> defer.Deferred[None]:
+    def _spawn(self, coro: Coroutine[Any, Any, object]) -> defer.Deferred[Any]:
         d = defer.Deferred.fromCoroutine(coro)
         if not d.called:
             self._background.add(d)
@@ -762,6 +760,6 @@ class BudgetGuard:
         d.addErrback(lambda f: logger.error("VastCap budget: %s", f.getErrorMessage()))
         return d
 
-    def _forget(self, result: object, d: defer.Deferred[None]) -> object:
+    def _forget(self, result: object, d: defer.Deferred[Any]) -> object:
         self._background.discard(d)
         return result

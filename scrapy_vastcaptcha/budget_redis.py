@@ -186,7 +186,6 @@ class FleetState:
     start: float | None
     balance: float | None
     spent: float
-    reading: bool
 
 
 async def fleet_state(client: Redis, crawl: str) -> FleetState:
@@ -197,7 +196,6 @@ async def fleet_state(client: Redis, crawl: str) -> FleetState:
     leases = await client.zcount(k["leases"], f"({now_ms}", "+inf")
     stop = await client.get(k["stop"])
     start, balance, spent = await client.hmget(k["spend"], ["start", "balance", "spent"])
-    reading = bool(await client.exists(k["reading"]))
     return FleetState(
         tasks=int(tasks or 0),
         finished=int(finished or 0),
@@ -206,7 +204,6 @@ async def fleet_state(client: Redis, crawl: str) -> FleetState:
         start=None if start is None else float(start),
         balance=None if balance is None else float(balance),
         spent=float(spent or 0),
-        reading=reading,
     )
 
 

@@ -127,12 +127,14 @@ def detect(
     seen: set[tuple[str, str, int | None]] = set()
     for detection in _all(page):
         captcha = detection.captcha
+        if captcha.kind not in kinds or not captcha.sitekey:
+            continue
         if detection.form is None:
             detection = replace(detection, form=page.form_with_field(TOKEN_FIELDS[captcha.kind]))
         if captcha.kind == "recaptcha-v3" and detection.form is None:
             continue  # v3 outside any form is analytics, not a gate
         key = (captcha.kind, captcha.sitekey, detection.form)
-        if captcha.kind in kinds and captcha.sitekey and key not in seen:
+        if key not in seen:
             seen.add(key)
             found.append(replace(detection, captcha=_with_form_fields(sel, detection)))
     return found

@@ -202,7 +202,8 @@ async def test_concurrency_leases_expire_when_a_worker_dies(redis_url: str, craw
     assert client_state.finished == 1
     assert not any(alive.stops + other.stops)
 
-    # A release here lets a waiting task go at once.
+    # Another worker's release is seen within one poll (WAIT_POLL); a release in
+    # the same process wakes its waiting task at once (tests/test_budget.py).
     third = defer.Deferred.fromCoroutine(other.guard.acquire(None))
     alive.guard.release(kept)
     await until(lambda: third.called, timeout=WAIT_BOUND)

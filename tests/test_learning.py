@@ -1,6 +1,6 @@
 """Learned polling (api._learning) on a fake clock, against today's fixed schedule.
 
-Every solve runs through :func:`~scrapy_vastcaptcha.api._polling_sim.simulate`:
+Every solve runs through :func:`tests.polling_sim.simulate`:
 polls answer "processing" until the drawn solve time, no sleeps, no network.
 Figures are taken after ``WARM_UP`` solves, over ``MEASURED`` more.
 """
@@ -21,8 +21,8 @@ from scrapy_vastcaptcha.api._learning import (
     PollPlan,
     SolveTimeModel,
 )
-from scrapy_vastcaptcha.api._polling_sim import SimulatedSolve, Summary, simulate
 from scrapy_vastcaptcha.api._schedule import DEFAULT_SCHEDULES, TOKEN_SCHEDULE, PollSchedule
+from tests.polling_sim import SimulatedSolve, Summary, simulate
 
 WARM_UP = 20
 MEASURED = 400

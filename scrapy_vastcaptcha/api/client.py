@@ -30,7 +30,6 @@ import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -49,6 +48,7 @@ from twisted.web.client import (
     ResponseNeverReceived,
 )
 
+from scrapy_vastcaptcha import __version__
 from scrapy_vastcaptcha.api import _protocol as protocol
 from scrapy_vastcaptcha.api._http import AgentHttp, HttpAnswer, LeanHttp, Transport
 from scrapy_vastcaptcha.api._learning import SolveTimeModel
@@ -108,16 +108,7 @@ _TRANSIENT = (
 )
 
 
-def _version() -> str:
-    try:
-        return metadata.version("scrapy-vastcaptcha")
-    except metadata.PackageNotFoundError:
-        from scrapy_vastcaptcha import __version__
-
-        return __version__
-
-
-USER_AGENT = f"scrapy-vastcaptcha/{_version()}".encode("ascii")
+USER_AGENT = f"scrapy-vastcaptcha/{__version__}".encode("ascii")
 _METHODS = (protocol.CREATE_TASK, protocol.GET_TASK_RESULT, protocol.GET_BALANCE)
 
 
@@ -682,9 +673,10 @@ class VastCaptchaClient:
     async def _backoff(
         self, run: _Run, method: str, error: VastCaptchaError, delay: float, deadline: float | None
     ) -> None:
-        self._emit(SolveEvent("retrying", "", error=error, method=method, delay=delay))
         if deadline is not None and self._now() + delay >= deadline:
             raise SolveTimeoutError(f"{method}: solve timeout reached while retrying ({error})")
+        # Announced only when the retry will happen: stats count real retries.
+        self._emit(SolveEvent("retrying", "", error=error, method=method, delay=delay))
         await self._sleep(run, delay)
 
     async def _post(

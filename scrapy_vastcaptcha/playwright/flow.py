@@ -99,7 +99,7 @@ def find(page: Any, options: Options) -> Flow[PageScan]:
     wait_until = min(time.monotonic() + options.wait, options.deadline)
     while True:
         since = yield from _page_state(page)
-        detection = yield from _detect(page, options)
+        detection = yield from scan(page, options)
         remaining = wait_until - time.monotonic()
         if translate.settled(detection.found) or remaining <= 0:
             return detection
@@ -131,10 +131,6 @@ def _wait_for_change(page: Any, since: Any, seconds: float) -> Flow[None]:
 
 def scan(page: Any, options: Options) -> Flow[PageScan]:
     """Detect widgets in every frame once, without waiting."""
-    return (yield from _detect(page, options))
-
-
-def _detect(page: Any, options: Options) -> Flow[PageScan]:
     found: list[FoundCaptcha[Any]] = []
     user_agent = None
     arg = {"imageSelector": options.image_selector, "imageField": options.image_field}

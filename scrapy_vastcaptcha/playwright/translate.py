@@ -87,14 +87,6 @@ def _action(raw: Mapping[str, Any]) -> str | None:
     return None
 
 
-def kind_of(record: Mapping[str, Any], page: Mapping[str, Any] | None = None) -> str:
-    """The :class:`Captcha` kind of a raw widget record."""
-    provider = str(record.get("provider"))
-    if provider == "recaptcha":
-        return recaptcha_verdict(recaptcha_evidence(record, page)).kind
-    return provider
-
-
 def captcha_from_record(
     record: Mapping[str, Any],
     page_url: str,

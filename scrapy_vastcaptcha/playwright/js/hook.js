@@ -90,7 +90,6 @@
       }
     }, 0);
   }
-  registry.notify = notify;
 
   const wrappers = {
     render(provider, render) {

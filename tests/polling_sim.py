@@ -1,6 +1,6 @@
 """Polling simulated on a fake clock: how many calls and how much delay a
 :class:`~scrapy_vastcaptcha.api._learning.SolveTimeModel` costs for given
-solve times. Pure (no sleeps, no network); used by the tests and benchmarks.
+solve times. Pure (no sleeps, no network); used by tests/test_learning.py.
 
 Each solve runs as the client runs it: ask the plan for a wait, "call"
 ``getTaskResult`` when it is over, which answers "processing" until the
