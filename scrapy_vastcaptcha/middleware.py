@@ -55,8 +55,12 @@ from scrapy_vastcaptcha.config import MiddlewareConfig
 from scrapy_vastcaptcha.meta import META_KEY, parse_spec
 from scrapy_vastcaptcha.resubmit import build_request
 from scrapy_vastcaptcha.scrapy_playwright import browser_solving
-from scrapy_vastcaptcha.sessions import Evidence, SharedChallenges, challenge_key
-from scrapy_vastcaptcha.sessions import declared_or_evident as session_evidence
+from scrapy_vastcaptcha.sessions import (
+    SharedChallenges,
+    challenge_key,
+    declared_or_evident,
+    response_evidence,
+)
 from scrapy_vastcaptcha.state import STATE_KEY, SolveState, with_state
 
 __all__ = ["STATS", "CaptchaError", "PendingSolvesPipeline", "VastCaptchaMiddleware"]
@@ -130,7 +134,8 @@ class VastCaptchaMiddleware:
     ) -> None:
         self.crawler = crawler
         self.config = config
-        self._analysis = AnalysisConfig(detect=config.detect, v3_min_score=config.v3_min_score)
+        #: How pages are analysed; in-page solving (scrapy-playwright) uses it too.
+        self.analysis = AnalysisConfig(detect=config.detect, v3_min_score=config.v3_min_score)
         # Built now, so that a bad URL or setting fails the crawl at start.
         self.client = VastCaptchaClient(
             config.api_key,
@@ -252,7 +257,7 @@ class VastCaptchaMiddleware:
         except VastCaptchaError as exc:
             raise self._refused(error_code(exc), str(exc)) from exc
         assert spec is not None
-        plan = analyse(response, spec, state, self._analysis)
+        plan = analyse(response, spec, state, self.analysis)
         if plan.verdict is Verdict.REFUSED:
             if state is not None and state.challenge and not state.waited:
                 self._promote(state.challenge)
@@ -264,7 +269,7 @@ class VastCaptchaMiddleware:
             rejected = self._rejected(state)
             if rejected is not state:
                 state = rejected
-                plan = analyse(response, spec, state, self._analysis)
+                plan = analyse(response, spec, state, self.analysis)
         self.record_detected(request, response, plan.captchas)
         if state is None:
             # Remember what the user asked for: the resubmission's meta is ours.
@@ -283,8 +288,10 @@ class VastCaptchaMiddleware:
             referer=response.url,
             image_url=plan.image_url,
         )
-        evidence = _evidence(request, response, spec.session_wide)
-        evident = session_evidence(evidence, plan.form, self.config.session_challenges)
+        evidence = response_evidence(
+            response, jar=request.meta.get("cookiejar"), declared=spec.session_wide
+        )
+        evident = declared_or_evident(evidence, plan.form, self.config.session_challenges)
         key = challenge_key(evidence, plan.captchas, plan.form)
         # Released after another request passed this challenge, and met it
         # again: the clearance does not open this session's pages.
@@ -885,21 +892,6 @@ class VastCaptchaMiddleware:
             return None
         value = request.headers.get("User-Agent")
         return value.decode("latin-1") if value else None
-
-
-def _evidence(request: Request, response: Response, declared: bool | None) -> Evidence:
-    headers = {
-        name.decode("latin-1").lower(): values[0].decode("latin-1")
-        for name, values in response.headers.items()
-        if values
-    }
-    return Evidence(
-        url=response.url,
-        status=response.status,
-        headers=headers,
-        jar=request.meta.get("cookiejar"),
-        declared=declared,
-    )
 
 
 def stops_the_run(exc: BaseException) -> bool:

@@ -36,11 +36,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 from urllib.parse import urlsplit
 
 from scrapy_vastcaptcha.captcha import Captcha
 from scrapy_vastcaptcha.resubmit import FormPlan
+
+if TYPE_CHECKING:
+    from scrapy.http import Response
 
 T = TypeVar("T")
 
@@ -61,6 +64,19 @@ class Evidence:
     jar: object
     #: The user's word: ``True``/``False`` forces the decision, ``None`` leaves it to evidence.
     declared: bool | None = None
+
+
+def response_evidence(response: Response, *, jar: object, declared: bool | None) -> Evidence:
+    """What ``response`` says about its challenge, met in the session ``jar``
+    (a cookie jar for the middleware, a browser context for in-page solving)."""
+    headers = {
+        name.decode("latin-1").lower(): values[0].decode("latin-1")
+        for name, values in response.headers.items()
+        if values
+    }
+    return Evidence(
+        url=response.url, status=response.status, headers=headers, jar=jar, declared=declared
+    )
 
 
 def challenge_key(evidence: Evidence, captchas: Iterable[Captcha], form: FormPlan | None) -> str:

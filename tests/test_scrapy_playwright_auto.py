@@ -552,10 +552,10 @@ def test_what_the_helper_is_told_comes_from_meta_and_the_settings() -> None:
 
 
 def test_a_challenge_page_is_shared_by_its_browser_context_and_a_page_s_form_is_not() -> None:
-    config = VastCaptchaMiddleware.from_crawler(
+    middleware = VastCaptchaMiddleware.from_crawler(
         get_crawler(settings_dict={"VASTCAPTCHA_API_KEY": "a" * 32})
-    ).config
-    sessions = BrowserSessions(config)
+    )
+    sessions = BrowserSessions(middleware.analysis, middleware.config.session_challenges)
     site = "http://shop.test"
     turnstile = Captcha(kind="turnstile", sitekey=SITEKEYS["turnstile-interstitial"])
 

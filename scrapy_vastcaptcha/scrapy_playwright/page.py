@@ -85,7 +85,7 @@ class PageSolver:
 
     def __init__(self, middleware: VastCaptchaMiddleware) -> None:
         self.middleware = middleware
-        self._sessions = BrowserSessions(middleware.config)
+        self._sessions = BrowserSessions(middleware.analysis, middleware.config.session_challenges)
         # Scrapy builds its middlewares in the reactor's thread.
         self._reactor_thread = threading.get_ident()
 

@@ -9,13 +9,12 @@ from scrapy.http import HtmlResponse
 
 from scrapy_vastcaptcha.analysis import AnalysisConfig, Verdict, analyse
 from scrapy_vastcaptcha.captcha import Captcha
-from scrapy_vastcaptcha.config import MiddlewareConfig
 from scrapy_vastcaptcha.meta import Spec
 from scrapy_vastcaptcha.sessions import (
-    Evidence,
     SharedChallenges,
     challenge_key,
     declared_or_evident,
+    response_evidence,
 )
 
 __all__ = ["BrowserSessions"]
@@ -32,9 +31,10 @@ class BrowserSessions:
     clearance came) reloads once before anything is solved for it.
     """
 
-    def __init__(self, config: MiddlewareConfig) -> None:
-        self._config = config
-        self._analysis = AnalysisConfig(detect=config.detect, v3_min_score=config.v3_min_score)
+    def __init__(self, analysis: AnalysisConfig, policy: str) -> None:
+        """``analysis``: the middleware's; ``policy``: VASTCAPTCHA_SESSION_CHALLENGES."""
+        self._analysis = analysis
+        self._policy = policy
         self._shared: SharedChallenges[asyncio.Future[str]] = SharedChallenges()
         #: Keys shown session-wide (by one page, or by pages waiting on it) ...
         self._session_wide: set[str] = set()
@@ -47,19 +47,10 @@ class BrowserSessions:
         """The challenge's key and whether the page shows it is session-wide."""
         plan = analyse(snapshot, spec, None, self._analysis)
         form = plan.form if plan.verdict is Verdict.SOLVE else None
-        headers = {
-            name.decode("latin-1").lower(): values[0].decode("latin-1")
-            for name, values in snapshot.headers.items()
-            if values
-        }
-        evidence = Evidence(
-            url=snapshot.url,
-            status=snapshot.status,
-            headers=headers,
-            jar=request.meta.get("playwright_context"),
-            declared=spec.session_wide,
+        evidence = response_evidence(
+            snapshot, jar=request.meta.get("playwright_context"), declared=spec.session_wide
         )
-        evident = declared_or_evident(evidence, form, self._config.session_challenges)
+        evident = declared_or_evident(evidence, form, self._policy)
         key = challenge_key(evidence, captchas, form)
         if evident:
             self._session_wide.add(key)
