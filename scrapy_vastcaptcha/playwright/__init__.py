@@ -75,6 +75,7 @@ from scrapy_vastcaptcha.playwright.auto import (
     DEFAULT_MAX_REFRESHES,
     AutoSettings,
     AutoSolver,
+    Launch,
 )
 from scrapy_vastcaptcha.playwright.results import (
     CALLBACK_SOURCES,
@@ -282,48 +283,23 @@ def auto_solve(
         min_score=min_score,
         action=action,
     )
-    return _AutoStart(
-        target,
-        settings,
-        client,
-        {"api_key": api_key, "api_url": api_url},
-        {"solve_timeout": timeout, "poll_interval": poll_interval},
-    )
+    return _AutoStart(target, Launch(settings, client, api_key, api_url, poll_interval))
 
 
 class _AutoStart:
     """What :func:`auto_solve` returns: await it for the :class:`AutoSolver`,
     or use it as an async context manager that stops it on exit."""
 
-    def __init__(
-        self,
-        target: Any,
-        settings: AutoSettings,
-        client: AsyncClient | None,
-        credentials: dict[str, Any],
-        client_options: dict[str, Any],
-    ) -> None:
-        self._args = (target, settings, client, credentials, client_options)
+    def __init__(self, target: BrowserContext | Page, launch: Launch) -> None:
+        self._target = target
+        self._launch = launch
         self._solver: AutoSolver | None = None
 
-    async def _start(self) -> AutoSolver:
-        target, settings, client, credentials, client_options = self._args
-        solver = await LoopSolver.open(
-            client, credentials["api_key"], credentials["api_url"], **client_options
-        )
-        handle = AutoSolver(target, settings, solver.solve_all)
-        try:
-            await handle.start(on_close=solver.close)
-        except BaseException:
-            await solver.close()
-            raise
-        return handle
-
     def __await__(self) -> Generator[Any, None, AutoSolver]:
-        return self._start().__await__()
+        return self._launch.start(self._target).__await__()
 
     async def __aenter__(self) -> AutoSolver:
-        self._solver = await self._start()
+        self._solver = await self
         return self._solver
 
     async def __aexit__(

@@ -30,11 +30,13 @@ from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
 
+from scrapy_vastcaptcha.api.credentials import ApiKey
 from scrapy_vastcaptcha.api.errors import SolveTimeoutError, TooManyCaptchasError
 from scrapy_vastcaptcha.api.tasks import Task
 from scrapy_vastcaptcha.playwright import flow
 from scrapy_vastcaptcha.playwright.results import CaptchaResult, FoundCaptcha
 from scrapy_vastcaptcha.playwright.scripts import hook_script
+from scrapy_vastcaptcha.playwright.solving import AsyncClient, LoopSolver
 from scrapy_vastcaptcha.playwright.steps import Outcome, run_async
 
 logger = logging.getLogger(__name__)
@@ -103,6 +105,36 @@ class AutoSettings:
         )
 
 
+@dataclass(frozen=True)
+class Launch:
+    """Everything :func:`~scrapy_vastcaptcha.playwright.auto_solve` needs to start
+    (both APIs): the settings and where the client comes from."""
+
+    settings: AutoSettings
+    #: a client to use (not closed at stop); ``None``: one is made from the rest
+    client: AsyncClient | LoopSolver | None = field(default=None, repr=False)
+    api_key: str | ApiKey | None = field(default=None, repr=False)
+    api_url: str | None = None
+    poll_interval: float | None = None
+
+    async def start(self, target: Any) -> AutoSolver:
+        """Open the client and hook ``target``; the client is closed at
+        :meth:`AutoSolver.stop`, or at once if starting fails."""
+        if isinstance(self.client, LoopSolver):
+            solver = self.client
+        else:
+            solver = await LoopSolver.open(
+                self.client,
+                self.api_key,
+                self.api_url,
+                solve_timeout=self.settings.timeout,
+                poll_interval=self.poll_interval,
+            )
+        handle = AutoSolver(target, self.settings, solver.solve_all)
+        await handle.start(on_close=solver.close)
+        return handle
+
+
 @dataclass(eq=False)
 class _PageWatch:
     """Auto mode's state for one page."""
@@ -145,13 +177,13 @@ class AutoSolver:
         self.errors: list[Exception] = []
 
     async def start(self, on_close: Callable[[], Awaitable[None]] | None = None) -> None:
-        """Hook the target's pages; ``on_close`` runs at :meth:`stop` (closes the client)."""
+        """Hook the target's pages; ``on_close`` runs at :meth:`stop` (closes the
+        client), also when starting fails."""
         self._on_close = on_close
-        target = self._target
-        if target in _SOLVERS:
-            raise RuntimeError("auto mode already runs on this page or context; stop it first")
-        _SOLVERS[target] = self
         try:
+            if self._target in _SOLVERS:
+                raise RuntimeError("auto mode already runs on this page or context; stop it first")
+            _SOLVERS[self._target] = self
             await self._hook()
         except BaseException:
             await self.stop()

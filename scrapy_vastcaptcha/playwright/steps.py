@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from scrapy_vastcaptcha.api.client import SolveResult
 from scrapy_vastcaptcha.api.tasks import Task
@@ -47,45 +47,57 @@ async def run_async(
     flow: Flow[T], solve: Callable[[Sequence[Task], float], Awaitable[list[Outcome]]] | None = None
 ) -> T:
     """Run ``flow`` with the async Playwright API; ``solve`` performs :class:`Solve` steps."""
-    value: Any = None
-    error: Exception | None = None
-    while True:
+    driver = _Driver(flow)
+    step = driver.advance()
+    while step is not None:
         try:
-            step = flow.send(value) if error is None else flow.throw(error)
-        except StopIteration as stop:
-            result: T = stop.value
-            return result
-        value, error = None, None
-        try:
-            if isinstance(step, Solve):
-                if solve is None:
-                    raise TypeError("this flow cannot solve")
-                value = await solve(step.tasks, step.timeout)
-            else:
-                value = await getattr(step.target, step.method)(*step.args, **step.kwargs)
+            value = await _begin(step, solve)
         except Exception as exc:
-            error = exc
+            step = driver.advance(error=exc)
+        else:
+            step = driver.advance(value)
+    return driver.result
 
 
 def run_sync(
     flow: Flow[T], solve: Callable[[Sequence[Task], float], list[Outcome]] | None = None
 ) -> T:
     """Run ``flow`` with the sync Playwright API; ``solve`` performs :class:`Solve` steps."""
-    value: Any = None
-    error: Exception | None = None
-    while True:
+    driver = _Driver(flow)
+    step = driver.advance()
+    while step is not None:
         try:
-            step = flow.send(value) if error is None else flow.throw(error)
-        except StopIteration as stop:
-            result: T = stop.value
-            return result
-        value, error = None, None
-        try:
-            if isinstance(step, Solve):
-                if solve is None:
-                    raise TypeError("this flow cannot solve")
-                value = solve(step.tasks, step.timeout)
-            else:
-                value = getattr(step.target, step.method)(*step.args, **step.kwargs)
+            value = _begin(step, solve)
         except Exception as exc:
-            error = exc
+            step = driver.advance(error=exc)
+        else:
+            step = driver.advance(value)
+    return driver.result
+
+
+def _begin(step: Step, solve: Callable[[Sequence[Task], float], Any] | None) -> Any:
+    """Perform ``step``: its outcome, or under the async API the awaitable of it."""
+    if isinstance(step, Solve):
+        if solve is None:
+            raise TypeError("this flow cannot solve")
+        return solve(step.tasks, step.timeout)
+    return getattr(step.target, step.method)(*step.args, **step.kwargs)
+
+
+class _Driver(Generic[T]):
+    """Steps a flow: hands it the outcome of its last step, takes its next one."""
+
+    def __init__(self, flow: Flow[T]) -> None:
+        self._flow = flow
+        self.result: T
+
+    def advance(self, value: Any = None, error: Exception | None = None) -> Step | None:
+        """The next step, or ``None`` once the flow has returned :attr:`result`.
+
+        ``error`` (an exception of the last step) is thrown into the flow,
+        which decides what it means."""
+        try:
+            return self._flow.send(value) if error is None else self._flow.throw(error)
+        except StopIteration as stop:
+            self.result = stop.value
+            return None

@@ -29,7 +29,8 @@ calls::
 
 from __future__ import annotations
 
-from collections.abc import Collection, Coroutine, Mapping
+from collections.abc import Callable, Collection, Coroutine, Mapping
+from importlib.metadata import version
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -40,11 +41,11 @@ from scrapy_vastcaptcha.playwright.auto import (
     DEFAULT_MAX_CAPTCHAS_PER_PAGE,
     DEFAULT_MAX_REFRESHES,
     AutoSettings,
+    Launch,
 )
 from scrapy_vastcaptcha.playwright.background import BackgroundSolver
 from scrapy_vastcaptcha.playwright.results import CaptchaResult, FoundCaptcha
 from scrapy_vastcaptcha.playwright.scripts import hook_script
-from scrapy_vastcaptcha.playwright.solving import LoopSolver
 from scrapy_vastcaptcha.playwright.steps import run_sync
 
 if TYPE_CHECKING:
@@ -176,20 +177,8 @@ def auto_solve(
         action=action,
     )
     shared = client.loop_solver() if client is not None else None
-
-    async def start() -> core.AutoSolver:
-        solver = shared or await LoopSolver.open(
-            None, api_key, api_url, solve_timeout=timeout, poll_interval=poll_interval
-        )
-        handle = core.AutoSolver(_impl(target), settings, solver.solve_all)
-        try:
-            await handle.start(on_close=solver.close)
-        except BaseException:
-            await solver.close()
-            raise
-        return handle
-
-    return AutoSolver(_run_in(target, start()), target)
+    launch = Launch(settings, shared, api_key, api_url, poll_interval)
+    return AutoSolver(_on_loop(target, launch.start), target)
 
 
 class AutoSolver:
@@ -218,17 +207,17 @@ class AutoSolver:
         raise_on_error: bool = True,
     ) -> list[CaptchaResult]:
         """Sync twin of :meth:`scrapy_vastcaptcha.playwright.AutoSolver.wait_solved`."""
-        return _run_in(
+        return _on_loop(
             page,
-            self._handle.wait_solved(
-                _impl(page), timeout=timeout, wait=wait, raise_on_error=raise_on_error
+            lambda twin: self._handle.wait_solved(
+                twin, timeout=timeout, wait=wait, raise_on_error=raise_on_error
             ),
         )
 
     def stop(self) -> None:
         """Stop solving; cancels what is in flight (see the async twin)."""
         if not self._handle.stopped:
-            _run_in(self._target, self._handle.stop())
+            _on_loop(self._target, lambda _twin: self._handle.stop())
 
     def __enter__(self) -> AutoSolver:
         return self
@@ -242,20 +231,30 @@ class AutoSolver:
         self.stop()
 
 
-# The sync wrappers' implementation objects and their blocking runner: not
-# public Playwright API, so reached in these two places only.
-def _impl(wrapper: Any) -> Any:
-    impl = getattr(wrapper, "_impl_obj", None)
-    if impl is None:
-        raise TypeError(f"expected a playwright.sync_api page or context, got {wrapper!r}")
-    return impl
+def _on_loop(wrapper: Any, work: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+    """Run ``work(twin)`` on the event loop of the sync Playwright page or context
+    ``wrapper`` until it is done; ``twin`` is the async object behind ``wrapper``.
 
+    Auto mode is async code (tasks, timers, awaited browser calls) that must run
+    on the loop of the script's own Playwright connection, which runs only while
+    the script is inside a Playwright call. Playwright has no public way to get
+    the async object behind a sync one (and a coroutine on that loop cannot use
+    the sync objects: their calls block by switching to the greenlet that runs
+    the loop), nor to run a coroutine on that loop until it is done. So this
+    function, and only this one, uses two private members of the sync wrappers:
+    ``_impl_obj`` (the async object) and ``_sync`` (what every sync method calls
+    to block on the loop). tests/test_playwright_sync_bridge.py fails loudly if a
+    release changes them.
+    """
+    from playwright.sync_api import BrowserContext, Page
 
-def _run_in(wrapper: Any, coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` on the Playwright loop of ``wrapper`` until it is done."""
-    run = getattr(wrapper, "_sync", None)
-    if run is None:
-        coro.close()
+    if not isinstance(wrapper, BrowserContext | Page):
         raise TypeError(f"expected a playwright.sync_api page or context, got {wrapper!r}")
-    result: T = run(coro)
+    twin, run = getattr(wrapper, "_impl_obj", None), getattr(wrapper, "_sync", None)
+    if twin is None or not callable(run):
+        raise RuntimeError(
+            f"Playwright {version('playwright')} changed the insides of its sync API that "
+            "auto mode relies on; use the async API or another Playwright release"
+        )
+    result: T = run(work(twin))
     return result
