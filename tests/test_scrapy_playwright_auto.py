@@ -34,7 +34,8 @@ from scrapy_vastcaptcha.demo.pages import challenge_page, form_page
 from scrapy_vastcaptcha.demo.spider import IMAGE_META, expected_skus
 from scrapy_vastcaptcha.meta import Spec, parse_spec
 from scrapy_vastcaptcha.middleware import VastCaptchaMiddleware
-from scrapy_vastcaptcha.playwright import CaptchaResult, FrameInfo
+from scrapy_vastcaptcha.playwright import CaptchaResult, FrameInfo, flow
+from scrapy_vastcaptcha.playwright.steps import Flow
 from scrapy_vastcaptcha.scrapy_playwright import BrowserSolving
 from scrapy_vastcaptcha.scrapy_playwright.report import (
     BrowserReport,
@@ -202,9 +203,9 @@ async def test_every_kind_is_solved_in_the_page_before_the_callback(
         assert item["captcha"]["attempts"] == 1, kind
         assert item["captcha"]["task_id"], kind
     stats = result.stats
-    # One per widget: two on /two-captchas, and the framed form's captcha twice
-    # (solved in the outer page, then on the framed page the spider follows).
-    solved = len(KINDS) + 2
+    # One per widget, two on /two-captchas; the framed form's captcha once, on
+    # the framed page the spider follows.
+    solved = len(KINDS) + 1
     assert stats["vastcaptcha/solved"] == solved
     assert stats["vastcaptcha/attempts"] == solved - 1
     assert stats["vastcaptcha/tasks_created"] == solved
@@ -235,6 +236,52 @@ async def test_a_challenge_of_the_whole_browser_session_is_solved_once(
     # A page slower than the solve meets a challenge already passed: it
     # reloads instead of waiting.
     assert 1 <= result.stats["vastcaptcha/coalesced"] <= 3
+
+
+@pytest.mark.browser
+@pytest_twisted.ensureDeferred
+async def test_a_framed_captcha_costs_one_task(
+    vastcaptcha_emulator: EmulatorHandle, vastcaptcha_demo_site: DemoSiteHandle
+) -> None:
+    # The callback gets the outer page's HTML, not the frame's: the captcha is
+    # solved on the framed page the spider follows, not also in the outer page.
+    vastcaptcha_emulator.configure(solve_time=0.1)
+    result, spider, _ = await crawl_shop(
+        vastcaptcha_emulator, vastcaptcha_demo_site, kinds=["iframe"]
+    )
+    assert not spider.failures
+    assert {item["sku"] for item in result.items} == expected_skus(1, ["iframe"])
+    assert vastcaptcha_emulator.stats()["tasks"]["created"] == 1
+    assert result.stats["vastcaptcha/solved"] == 1
+    assert result.stats["vastcaptcha/detected/recaptcha-v2"] == 1
+
+
+@pytest.mark.browser
+@pytest_twisted.ensureDeferred
+async def test_a_round_solves_what_its_one_look_at_the_page_found(
+    vastcaptcha_emulator: EmulatorHandle,
+    vastcaptcha_demo_site: DemoSiteHandle,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every look at the page's frames, and how many widgets it saw.
+    looks: list[int] = []
+    look = flow.scan
+
+    def counted(page: Any, options: flow.Options) -> Flow[flow.PageScan]:
+        seen = yield from look(page, options)
+        looks.append(len(seen.found))
+        return seen
+
+    monkeypatch.setattr(flow, "scan", counted)
+    vastcaptcha_emulator.configure(solve_time=0.1)
+    kinds = ["hcaptcha", "two-captchas"]
+    result, spider, _ = await crawl_shop(vastcaptcha_emulator, vastcaptcha_demo_site, kinds=kinds)
+    assert not spider.failures
+    assert {item["sku"] for item in result.items} == expected_skus(1, kinds)
+    assert vastcaptcha_emulator.stats()["tasks"]["created"] == 3
+    # Per page: one look finds its widgets and they are solved, one after
+    # its form was submitted finds none.
+    assert sorted(looks) == [0, 0, 1, 2]
 
 
 @pytest.mark.browser

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import threading
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from functools import partial
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from scrapy import Request
 from scrapy.utils.defer import maybe_deferred_to_future
@@ -36,10 +39,14 @@ if TYPE_CHECKING:
 
     from scrapy_vastcaptcha.middleware import VastCaptchaMiddleware
     from scrapy_vastcaptcha.playwright import CaptchaResult
+    from scrapy_vastcaptcha.playwright.flow import Options, PageScan
+    from scrapy_vastcaptcha.playwright.steps import Flow, Outcome
 
 __all__ = ["PageSolver"]
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: Private meta key of the page method's report (gone before the callback).
 REPORT_KEY = "_vastcaptcha_browser"
@@ -53,6 +60,8 @@ CALLBACK_GRACE = 3.0
 #: Seconds a submitted form has to start a navigation (a v3 submit handler
 #: asks for its token first).
 SUBMIT_GRACE = 10.0
+#: Seconds past the round's deadline for the last browser calls of a flow to return.
+FLOW_GRACE = 5.0
 
 # The form a widget belongs to, in the frame that owns it: the one the request
 # names, else the form of a field the token went into, else the form holding a
@@ -133,10 +142,8 @@ class PageSolver:
 
         # imported here: the middleware imports this package
         from scrapy_vastcaptcha.middleware import worth_another_round
-        from scrapy_vastcaptcha.playwright import find_captchas
 
         config = self.middleware.config
-        options = helper_options(spec, config)
         started = time.monotonic()
         # Only a request that says its page has a captcha waits for one to appear.
         wait = RENDER_WAIT if spec.kind else 0.0
@@ -147,7 +154,9 @@ class PageSolver:
         try:
             while True:
                 left = config.timeout - (time.monotonic() - started)
-                found = await find_captchas(page, wait=wait, timeout=max(left, 1.0), **options)
+                options = self._options(request, spec, wait=wait, timeout=max(left, 1.0))
+                scan = await self._find(page, request, options)
+                found = scan.found
                 if not found:
                     if wait and not report.rounds:
                         logger.warning(
@@ -197,7 +206,7 @@ class PageSolver:
                         leading = key
                 this = Round(len(report.rounds) + 1, captchas)
                 report.rounds.append(this)
-                if not await self._solve_round(page, request, spec, this, options, started, watch):
+                if not await self._solve_round(page, request, spec, this, scan, options, watch):
                     return
                 if this.failure is not None:
                     report.error = self._failed(request, this.captchas, this.failure)
@@ -236,23 +245,12 @@ class PageSolver:
             )
         return None
 
-    async def _solve_round(
-        self,
-        page: Page,
-        request: Request,
-        spec: Spec,
-        this: Round,
-        options: dict[str, Any],
-        started: float,
-        watch: PageWatch,
-    ) -> bool:
-        """Solve ``this`` round and let the page go on; whether to look at the
-        page again (it navigated, or the round failed)."""
-        from scrapy_vastcaptcha.playwright import solve_captchas
+    def _options(self, request: Request, spec: Spec, *, wait: float, timeout: float) -> Options:
+        """What the helper's flows are told for one round, from the request's
+        ``meta["vastcaptcha"]`` and the settings."""
+        from scrapy_vastcaptcha.playwright.flow import Options
 
         config = self.middleware.config
-        self.middleware.count("attempts")
-        deadline = started + config.timeout
         forward_ua = config.forward_user_agent
         if spec.forward_user_agent is not None:
             forward_ua = spec.forward_user_agent
@@ -260,24 +258,52 @@ class PageSolver:
         proxy = None
         if forward_proxy:
             proxy = browser_proxy(request.meta, self.middleware.crawler.settings)
-        watch.arm()
-        this.results = await solve_captchas(
-            page,
-            client=RecordingClient(self.middleware, this.solves, deadline),
-            wait=RENDER_WAIT,
-            timeout=max(deadline - time.monotonic(), 1.0),
+        return Options.build(
+            timeout=timeout,
+            wait=wait,
             raise_on_error=False,
             forward_user_agent=forward_ua,
             proxy=proxy,
-            **options,
+            **helper_options(spec, config),
         )
-        if this.results:
-            this.captchas = [result.captcha for result in this.results]
+
+    async def _find(self, page: Page, request: Request, options: Options) -> PageScan:
+        """The captchas to solve in the page: looked for up to ``options.wait``
+        seconds; once found, given up to :data:`RENDER_WAIT` to render."""
+        from scrapy_vastcaptcha.playwright import translate
+
+        scan = await _scan(page, request, options)
+        if scan.found and not translate.settled(scan.found) and options.wait < RENDER_WAIT:
+            rendering = replace(options, wait=min(RENDER_WAIT, options.left()))
+            scan = await _scan(page, request, rendering)
+        return scan
+
+    async def _solve_round(
+        self,
+        page: Page,
+        request: Request,
+        spec: Spec,
+        this: Round,
+        scan: PageScan,
+        options: Options,
+        watch: PageWatch,
+    ) -> bool:
+        """Solve ``this`` round (the widgets of ``scan``) and let the page go
+        on; whether to look at the page again (it navigated, or the round failed)."""
+        from scrapy_vastcaptcha.playwright import flow
+        from scrapy_vastcaptcha.playwright.solving import solve_all
+
+        self.middleware.count("attempts")
+        client = RecordingClient(self.middleware, this.solves, options.deadline)
+        watch.arm()
+        this.results = await _run(
+            flow.solve_found(page, scan, options), partial(solve_all, client), options
+        )
         self._solved(request, this)
         if this.failure is not None:
             return True
         if not this.results:
-            return False  # gone meanwhile
+            return False
         return await self._go_on(page, spec, this.results, watch)
 
     async def _go_on(
@@ -359,6 +385,36 @@ class PageSolver:
     ) -> CaptchaError:
         self.middleware.count("gave_up")
         return self._failed(request, captchas, CaptchaError(code, message))
+
+
+async def _scan(page: Page, request: Request, options: Options) -> PageScan:
+    """One :func:`~scrapy_vastcaptcha.playwright.flow.find` of the widgets the
+    request's callback can get past."""
+    from scrapy_vastcaptcha.playwright import flow
+
+    scan = await _run(flow.find(page, options), None, options)
+    if request.meta.get("playwright_include_page"):
+        return scan
+    # The callback gets the top document's HTML, not its frames': a framed
+    # page's captcha guards content the callback never sees. A spider that
+    # wants it follows the frame, and the captcha is paid for there, once.
+    return replace(scan, found=[item for item in scan.found if item.frame == page.main_frame])
+
+
+async def _run(
+    job: Flow[T],
+    solve: Callable[[Sequence[Task], float], Awaitable[list[Outcome]]] | None,
+    options: Options,
+) -> T:
+    """Run a helper flow in the page, within the round's deadline."""
+    from scrapy_vastcaptcha.playwright.steps import run_async
+
+    try:
+        return await asyncio.wait_for(run_async(job, solve), options.left() + FLOW_GRACE)
+    except asyncio.TimeoutError:
+        raise SolveTimeoutError(
+            "the page was not done within VASTCAPTCHA_TIMEOUT (it stopped answering)"
+        ) from None
 
 
 class RecordingClient:
