@@ -12,11 +12,14 @@ is downloaded, both through scrapy-playwright's own extension points:
   after the navigation and before it reads the page's HTML, so the page that
   reaches the callback is the page after the captcha.
 
-That page method finds the captchas of the page and of every frame, solves
-them with :func:`~scrapy_vastcaptcha.playwright.solve_captchas` on the
-middleware's client (one client per crawl, under its budget gate and
-``VASTCAPTCHA_MAX_CONCURRENT``), and then lets the page go on the way it goes
-on for a person: a widget callback that was fired submits by itself; otherwise
+That page method finds the captchas of the page (and of every frame when the
+callback gets the page, ``playwright_include_page``: otherwise it gets the top
+document's HTML only, and a framed captcha is left to the request that
+follows the frame, so that it is paid once), solves them with the helper's
+flow (:mod:`scrapy_vastcaptcha.playwright.flow`, one look at the page per
+round) on the middleware's client (one client per crawl, under its budget
+gate and ``VASTCAPTCHA_MAX_CONCURRENT``), and then lets the page go on the way
+it goes on for a person: a widget callback that was fired submits by itself; otherwise
 the widget's form is submitted by clicking its submit button, so that the
 page's submit handlers run (a v3 page asking ``grecaptcha.execute`` at submit
 time gets the solved token). When the site answers with a captcha again, the
