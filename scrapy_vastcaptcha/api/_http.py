@@ -13,11 +13,14 @@ Two transports give the same :class:`HttpAnswer` for a POST to an API method:
 
 Both read at most ``cap`` bytes of an answer and drop the connection of one
 they will not read: a redirect, a 5xx, 408 or 429 (whose body the client
-never uses), or one over the cap.
+never uses), or one over the cap. Both ask for an unencoded answer and undo
+gzip or deflate if a server or proxy compresses it anyway (at most ``cap``
+bytes once inflated).
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -39,7 +42,30 @@ from twisted.web.http_headers import Headers
 from twisted.web.iweb import UNKNOWN_LENGTH, IBodyProducer
 from zope.interface import implementer
 
+from scrapy_vastcaptcha.api._protocol import GET_BALANCE, GET_TASK_RESULT
 from scrapy_vastcaptcha.api.errors import ProtocolError
+
+#: Methods that may be sent again when a kept-alive connection turns out to
+#: have been closed by the server as the request went out: they change
+#: nothing on the service. ``createTask`` is not one (a task may be billed),
+#: so it always goes out on a fresh connection, which cannot be stale.
+REPLAYABLE = frozenset({GET_TASK_RESULT, GET_BALANCE})
+#: Seconds an idle connection is kept (less if the server announces a shorter
+#: ``Keep-Alive: timeout``): longer than the 3 s between polls of one task,
+#: shorter than the idle limits of common load balancers and NAT gateways
+#: (60 s and more), past which a connection may be dropped without a word
+#: and a request on it would hang until the HTTP timeout.
+IDLE_TIMEOUT = 20.0
+#: Idle connections kept at most; the longest idle go first.
+MAX_IDLE = 32
+#: A connection is given up this long before the server said it would close
+#: it: our clock starts later than the server's, and a timer may fire late.
+KEEP_ALIVE_MARGIN = 1.0
+#: Statuses that send the API elsewhere (304 "not modified" and 300 "multiple
+#: choices" do not: they are odd answers, not a new address).
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+#: What each request says about encodings: an absent header would allow any.
+ACCEPT_ENCODING = b"identity"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +73,9 @@ class HttpAnswer:
     status: int
     #: The ``Location`` header of a redirect, else empty.
     location: bytes
-    #: The body; empty for statuses whose body is not read (see :func:`skips_body`)
-    #: and for an error status whose body was over the cap.
+    #: The body, decoded; empty for statuses whose body is not read (see
+    #: :func:`skips_body`) and for an error status whose body was over the
+    #: cap or could not be decoded.
     body: bytes
 
 
@@ -58,9 +85,18 @@ class Transport(Protocol):
     def close(self) -> defer.Deferred[Any]: ...
 
 
+def is_redirect(status: int) -> bool:
+    return status in REDIRECTS
+
+
+def is_try_later(status: int) -> bool:
+    """A status that says "not now": the call may succeed if made again."""
+    return status >= 500 or status in (408, 429)
+
+
 def skips_body(status: int) -> bool:
     """Answers whose body the client never reads: redirects and "try later"."""
-    return 300 <= status < 400 or status >= 500 or status in (408, 429)
+    return is_redirect(status) or is_try_later(status)
 
 
 def _too_large(size: int | None, cap: int, method: str) -> ProtocolError:
@@ -68,16 +104,89 @@ def _too_large(size: int | None, cap: int, method: str) -> ProtocolError:
     return ProtocolError(f"{what} larger than {cap} bytes", method=method)
 
 
+def _answer(status: int, body: bytes, encodings: bytes, cap: int, method: str) -> HttpAnswer:
+    """The answer with its body decoded; an error status whose body cannot
+    be decoded is reported by its status alone."""
+    if encodings:
+        try:
+            body = _decoded(body, encodings, cap, method)
+        except ProtocolError:
+            if status < 400:
+                raise
+            body = b""
+    return HttpAnswer(status, b"", body)
+
+
+def _decoded(body: bytes, encodings: bytes, cap: int, method: str) -> bytes:
+    """``body`` with its content codings undone, last applied first."""
+    for coding in reversed(encodings.lower().split(b",")):
+        coding = coding.strip()
+        if coding in (b"", b"identity"):
+            continue
+        if coding in (b"gzip", b"x-gzip"):
+            body = _inflate(body, 16 + zlib.MAX_WBITS, cap, method)
+        elif coding == b"deflate":
+            # Meant to be zlib-wrapped; some servers send it raw.
+            wrapped = (
+                len(body) >= 2 and body[0] & 0x0F == 8 and int.from_bytes(body[:2], "big") % 31 == 0
+            )
+            body = _inflate(body, zlib.MAX_WBITS if wrapped else -zlib.MAX_WBITS, cap, method)
+        else:
+            shown = coding.decode("latin-1")[:40]
+            raise ProtocolError(
+                f"answer encoded as {shown!r}, which is not supported", method=method
+            )
+    return body
+
+
+def _inflate(data: bytes, wbits: int, cap: int, method: str) -> bytes:
+    inflater = zlib.decompressobj(wbits)
+    try:
+        # Never more than the cap in memory, whatever the ratio.
+        out = inflater.decompress(data, cap + 1)
+    except zlib.error as exc:
+        raise ProtocolError(f"compressed answer is corrupt ({exc})", method=method) from None
+    if len(out) > cap:
+        raise _too_large(None, cap, method)
+    if not inflater.eof:
+        raise ProtocolError("compressed answer is cut short", method=method)
+    return out
+
+
+def _keep_alive_timeout(value: bytes) -> float | None:
+    """The ``timeout`` a ``Keep-Alive`` header announces, if any."""
+    for part in value.split(b","):
+        name, _, number = part.partition(b"=")
+        if name.strip().lower() == b"timeout":
+            try:
+                return float(number.strip().strip(b'"'))
+            except ValueError:
+                return None
+    return None
+
+
 # -- the lean path ----------------------------------------------------------------
+
+
+class _StaleConnection(ResponseNeverReceived):
+    """A kept-alive connection the server closed (or answered 408 on) as a
+    request went out on it, before answering anything: as far as HTTP can
+    tell, the request was dropped unread."""
+
+    def __init__(self, reason: Failure) -> None:
+        super().__init__([reason])  # type: ignore[no-untyped-call]
 
 
 class LeanHttp:
     """Keep-alive HTTP/1.1 POSTs to the API host.
 
-    Connections are made on demand and kept while the server keeps them; the
-    client's semaphore bounds how many are busy at once. No request is sent
-    twice: a kept connection that turns out closed fails the call, which the
-    client retries like any transport error.
+    Connections are made on demand and kept while the server keeps them (and
+    at most ``idle_timeout`` seconds, ``max_idle`` of them); the client's
+    semaphore bounds how many are busy at once. One request at a time goes
+    on a connection (no pipelining). A replayable call whose kept connection
+    turns out closed before any answer is sent again once, on a fresh
+    connection; other calls always go out on a fresh one, so that no request
+    that may have been received is ever sent twice here.
     """
 
     def __init__(
@@ -89,6 +198,9 @@ class LeanHttp:
         cap: int,
         connect_timeout: float,
         user_agent: bytes,
+        replayable: frozenset[str] = REPLAYABLE,
+        idle_timeout: float = IDLE_TIMEOUT,
+        max_idle: int = MAX_IDLE,
     ) -> None:
         parts = urlsplit(api_url)
         self._reactor = reactor
@@ -97,10 +209,14 @@ class LeanHttp:
         self._port = parts.port or (443 if self._tls else 80)
         self._connect_timeout = connect_timeout
         self._cap = cap
+        self._replayable = replayable
+        self.idle_timeout = idle_timeout
+        self._max_idle = max_idle
         self._endpoint: Any = None
         headers = [
             (b"Host", parts.netloc.encode("ascii")),
             (b"Content-Type", b"application/json"),
+            (b"Accept-Encoding", ACCEPT_ENCODING),
             (b"User-Agent", user_agent),
         ]
         self._targets = {m: f"{parts.path.rstrip('/')}/{m}".encode("ascii") for m in methods}
@@ -108,8 +224,11 @@ class LeanHttp:
         # Request heads by (method, body length): a poll's body always has the
         # same length, so its head is built once.
         self._heads: dict[tuple[str, int], h11.Request] = {}
+        #: Idle connections, the most recently used last (taken first: the
+        #: least likely to have been closed by the server).
         self._idle: list[_Connection] = []
         self._open: set[_Connection] = set()
+        self._sweeper: Any = None
         self._factory = _ConnectionFactory(self)
 
     def post(self, method: str, body: bytes) -> defer.Deferred[HttpAnswer]:
@@ -122,10 +241,26 @@ class LeanHttp:
                 target=self._targets[method],
                 headers=[*self._headers, (b"Content-Length", str(len(body)).encode("ascii"))],
             )
+        if method in self._replayable:
+            connection = self._take_idle()
+            if connection is not None:
+                exchange = connection.request(head, body, self._cap, method)
+                return exchange.addErrback(self._replay, head, body, method)
+        return defer.Deferred.fromCoroutine(self._connect_and_post(head, body, method))
+
+    def _take_idle(self) -> _Connection | None:
+        now = self._reactor.seconds()
         while self._idle:
             connection = self._idle.pop()
-            if connection.usable:
-                return connection.request(head, body, self._cap, method)
+            if connection.usable and connection.idle_until > now:
+                return connection
+            connection.abort()
+        return None
+
+    def _replay(
+        self, failure: Failure, head: h11.Request, body: bytes, method: str
+    ) -> defer.Deferred[HttpAnswer]:
+        failure.trap(_StaleConnection)
         return defer.Deferred.fromCoroutine(self._connect_and_post(head, body, method))
 
     async def _connect_and_post(self, head: h11.Request, body: bytes, method: str) -> HttpAnswer:
@@ -149,6 +284,9 @@ class LeanHttp:
     def close(self) -> defer.Deferred[Any]:
         """Drop every connection; fires once all are closed."""
         self._idle.clear()
+        if self._sweeper is not None and self._sweeper.active():
+            self._sweeper.cancel()
+        self._sweeper = None
         lost = [connection.lost for connection in self._open]
         for connection in list(self._open):
             connection.abort()
@@ -158,7 +296,29 @@ class LeanHttp:
         self._open.add(connection)
 
     def _reusable(self, connection: _Connection) -> None:
+        if len(self._idle) >= self._max_idle:
+            self._idle.pop(0).abort()
         self._idle.append(connection)
+        if self._sweeper is None:
+            self._sweeper = self._reactor.callLater(
+                connection.idle_until - self._reactor.seconds(), self._sweep
+            )
+
+    def _sweep(self) -> None:
+        """Close the connections idle for too long (the server may drop them
+        silently, or is about to close them)."""
+        self._sweeper = None
+        now = self._reactor.seconds()
+        kept = []
+        for connection in self._idle:
+            if connection.usable and connection.idle_until > now:
+                kept.append(connection)
+            else:
+                connection.abort()
+        self._idle = kept
+        if kept:
+            due = min(c.idle_until for c in kept)
+            self._sweeper = self._reactor.callLater(due - now, self._sweep)
 
     def _closed(self, connection: _Connection) -> None:
         self._open.discard(connection)
@@ -187,10 +347,16 @@ class _Connection(TwistedProtocol):
         self._method = ""
         self._cap = 0
         self._status = 0
+        self._encodings = b""
+        self._keep_for = 0.0
         self._parts: list[bytes] = []
         self._size = 0
         self._answered = False
+        #: Exchanges completed on this connection.
+        self.served = 0
         self.usable = False
+        #: When this connection, idle, is closed (reactor time).
+        self.idle_until = 0.0
         self.lost: defer.Deferred[None] = defer.Deferred()
 
     def connectionMade(self) -> None:
@@ -230,11 +396,17 @@ class _Connection(TwistedProtocol):
             self.abort()
             return
         self._answered = True
+        self._feed(data)
+
+    def _feed(self, data: bytes, lost: Failure | None = None) -> None:
+        """Read ``data`` into the answer; ``b""`` and why: the connection ended."""
         try:
             self._h11.receive_data(data)
             self._read_events()
         except h11.ProtocolError as exc:
-            self._fail(ResponseFailed([Failure(exc)]))
+            self._fail(ResponseFailed([Failure(exc), *([lost] if lost else [])]))
+        except ProtocolError as exc:
+            self._fail(exc)
 
     def _read_events(self) -> None:
         while self._pending is not None:
@@ -242,15 +414,7 @@ class _Connection(TwistedProtocol):
             if event is h11.NEED_DATA or event is h11.PAUSED:
                 return
             if isinstance(event, h11.Response):
-                self._status = event.status_code
-                if skips_body(self._status):
-                    location = next((v for k, v in event.headers if k == b"location"), b"")
-                    self._finish(HttpAnswer(self._status, location, b""), keep=False)
-                    return
-                length = next((v for k, v in event.headers if k == b"content-length"), None)
-                if length is not None and int(length) > self._cap:
-                    self._over_cap(int(length))
-                    return
+                self._response(event)
             elif isinstance(event, h11.Data):
                 self._size += len(event.data)
                 if self._size > self._cap:
@@ -258,12 +422,38 @@ class _Connection(TwistedProtocol):
                     return
                 self._parts.append(bytes(event.data))
             elif isinstance(event, h11.EndOfMessage):
-                answer = HttpAnswer(self._status, b"", b"".join(self._parts))
+                body = b"".join(self._parts)
+                answer = _answer(self._status, body, self._encodings, self._cap, self._method)
                 self._finish(answer, keep=True)
                 return
             elif isinstance(event, h11.ConnectionClosed):
                 return
             # h11.InformationalResponse (1xx): the real answer follows.
+
+    def _response(self, event: h11.Response) -> None:
+        self._status = status = event.status_code
+        location = length = None
+        self._encodings = b""
+        self._keep_for = self._pool.idle_timeout
+        for name, value in event.headers:
+            if name == b"content-length":
+                length = value
+            elif name == b"content-encoding":
+                self._encodings = value
+            elif name == b"location":
+                location = value
+            elif name == b"keep-alive":
+                announced = _keep_alive_timeout(value)
+                if announced is not None:
+                    self._keep_for = min(self._keep_for, announced - KEEP_ALIVE_MARGIN)
+        if status == 408 and self.served:
+            # Sent by some servers as they close an idle connection: the
+            # request crossed it and was not read.
+            self._fail(_StaleConnection(Failure(ResponseNeverReceived(["HTTP 408"]))))
+        elif skips_body(status):
+            self._finish(HttpAnswer(status, location or b"", b""), keep=False)
+        elif length is not None and int(length) > self._cap:
+            self._over_cap(int(length))
 
     def _over_cap(self, declared: int | None) -> None:
         if self._status >= 400:
@@ -276,14 +466,22 @@ class _Connection(TwistedProtocol):
     def _finish(self, answer: HttpAnswer, *, keep: bool) -> None:
         pending, self._pending = self._pending, None
         self._parts = []
-        if keep and self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE:
+        self.served += 1
+        if keep and self._keep_for > 0 and self._idle_cleanly():
             self._h11.start_next_cycle()
             self.usable = True
+            self.idle_until = self._pool._reactor.seconds() + self._keep_for
             self._pool._reusable(self)
         else:
             self.abort()
         assert pending is not None
         pending.callback(answer)
+
+    def _idle_cleanly(self) -> bool:
+        """Both sides done, and nothing sent beyond the answer (bytes past its
+        end would be read as the next request's answer)."""
+        h = self._h11
+        return h.our_state is h11.DONE and h.their_state is h11.DONE and not h.trailing_data[0]
 
     def _fail(self, error: Exception) -> None:
         pending, self._pending = self._pending, None
@@ -295,17 +493,17 @@ class _Connection(TwistedProtocol):
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.usable = False
         self._pool._closed(self)
-        if self._pending is not None:
+        if self._pending is not None and self._answered:
             # A body delimited by the end of the connection ends here.
-            try:
-                self._h11.receive_data(b"")
-                self._read_events()
-            except h11.ProtocolError:
-                pass
+            self._feed(b"", reason)
         if self._pending is not None:
-            self._fail(
-                ResponseFailed([reason]) if self._answered else ResponseNeverReceived([reason])
-            )
+            if self._answered:
+                error: Exception = ResponseFailed([reason])
+            elif self.served:
+                error = _StaleConnection(reason)
+            else:
+                error = ResponseNeverReceived([reason])
+            self._fail(error)
         self.lost.callback(None)
 
 
@@ -328,7 +526,11 @@ class AgentHttp:
         self._cap = cap
         self._urls = {m: f"{api_url}/{m}".encode("ascii") for m in methods}
         self._headers = Headers(
-            {b"Content-Type": [b"application/json"], b"User-Agent": [user_agent]}
+            {
+                b"Content-Type": [b"application/json"],
+                b"Accept-Encoding": [ACCEPT_ENCODING],
+                b"User-Agent": [user_agent],
+            }
         )
 
     def post(self, method: str, body: bytes) -> defer.Deferred[HttpAnswer]:
@@ -349,7 +551,8 @@ class AgentHttp:
             if status < 400:
                 raise
             content = b""
-        return HttpAnswer(status, b"", content)
+        encodings = b",".join(response.headers.getRawHeaders(b"content-encoding") or [])
+        return _answer(status, content, encodings, self._cap, method)
 
     def close(self) -> defer.Deferred[Any]:
         """Nothing to close: the agent's connections are its owner's."""

@@ -51,16 +51,15 @@ DEFAULT_SCHEDULES: Mapping[str, PollSchedule] = MappingProxyType(
 )
 
 
-def schedules_with_interval(
-    interval: float, base: Mapping[str, PollSchedule] = DEFAULT_SCHEDULES
-) -> dict[str, PollSchedule]:
-    """``base`` with every interval set to ``interval`` and first waits scaled
-    by the same factor as the token schedule's interval (so that asking for
-    0.3 s polls against a 10x faster emulator gives a 0.5 s first wait)."""
+def schedules_with_interval(interval: float) -> dict[str, PollSchedule]:
+    """The default schedules with every interval set to ``interval`` and first
+    waits scaled by the same factor as the token schedule's interval (so that
+    asking for 0.3 s polls against a 10x faster emulator gives a 0.5 s first
+    wait)."""
     factor = interval / TOKEN_SCHEDULE.interval
     return {
         kind: replace(s, first_wait=s.first_wait * factor, interval=interval)
-        for kind, s in base.items()
+        for kind, s in DEFAULT_SCHEDULES.items()
     }
 
 
