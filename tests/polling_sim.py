@@ -4,17 +4,20 @@ solve times. Pure (no sleeps, no network); used by tests/test_learning.py.
 
 Each solve runs as the client runs it: ask the plan for a wait, "call"
 ``getTaskResult`` when it is over, which answers "processing" until the
-drawn solve time and "ready" from then on, and report the ready interval
-to the model.
+drawn solve time and "ready" from then on, tell the plan each answer, and
+close it when the task ends. Solves run one after the other, or at once
+from given start times (events in time order on one fake clock).
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from scrapy_vastcaptcha.api._learning import SolveTimeModel
+from scrapy_vastcaptcha.api._learning import PollPlan, SolveTimeModel
 from scrapy_vastcaptcha.api._schedule import TOKEN_SCHEDULE, PollSchedule
 
 
@@ -39,34 +42,52 @@ class SimulatedSolve:
 
 def simulate(
     model: SolveTimeModel,
-    solve_times: Iterable[float],
+    solve_times: Sequence[float],
     *,
+    starts: Sequence[float] | None = None,
     task_type: str = "recaptcha-v2",
     sitekey: str | None = None,
     default: PollSchedule = TOKEN_SCHEDULE,
     deadline: float = 180.0,
     learn: bool = True,
 ) -> list[SimulatedSolve]:
-    """One solve per entry of ``solve_times``, in order, each planned by
-    ``model`` from the solves before it."""
-    solves = []
-    for solve_time in solve_times:
-        plan = model.planner(task_type, sitekey, default, deadline, learn=learn)
-        elapsed, last_processing = 0.0, 0.0
-        calls: list[float] = []
-        while (wait := plan.next_wait(elapsed)) is not None:
-            elapsed += wait
-            calls.append(elapsed)
-            if elapsed >= solve_time:
-                model.observe(task_type, sitekey, last_processing, elapsed)
-                break
-            last_processing = elapsed
-        solves.append(
-            SimulatedSolve(
-                solve_time, tuple(calls), bool(calls) and elapsed >= solve_time, plan.learned
-            )
+    """One solve per entry of ``solve_times``, each planned by ``model``
+    from what it has seen so far: one after the other, or if ``starts`` is
+    given, each created at its start time (seconds), all running at once."""
+    if starts is not None and len(starts) != len(solve_times):
+        raise ValueError("one start per solve time")
+    # (when, order, solve index, plan or None to create it); order breaks ties.
+    events: list[tuple[float, int, int, PollPlan | None]] = []
+    order = itertools.count()
+    calls: list[list[float]] = [[] for _ in solve_times]
+    created = [0.0] * len(solve_times)
+    plans: list[PollPlan | None] = [None] * len(solve_times)
+    for n, at in enumerate(starts or [0.0]):
+        heapq.heappush(events, (at, next(order), n, None))
+    while events:
+        now, _, n, plan = heapq.heappop(events)
+        if plan is None:
+            plan = plans[n] = model.planner(task_type, sitekey, default, deadline, learn=learn)
+            created[n] = now
+        else:
+            elapsed = now - created[n]
+            calls[n].append(elapsed)
+            plan.sent(elapsed)
+            plan.answered(ready=elapsed >= solve_times[n])
+        elapsed = now - created[n]
+        wait = None if calls[n] and elapsed >= solve_times[n] else plan.next_wait(elapsed)
+        if wait is not None:
+            heapq.heappush(events, (now + wait, next(order), n, plan))
+            continue
+        plan.close()
+        if starts is None and n + 1 < len(solve_times):
+            heapq.heappush(events, (now, next(order), n + 1, None))
+    return [
+        SimulatedSolve(
+            solve_time, tuple(made), bool(made) and made[-1] >= solve_time, bool(p and p.learned)
         )
-    return solves
+        for solve_time, made, p in zip(solve_times, calls, plans, strict=True)
+    ]
 
 
 @dataclass(frozen=True)

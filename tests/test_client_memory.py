@@ -219,17 +219,40 @@ def test_no_poll_past_the_deadline_and_none_within_2_s() -> None:
         assert polls, "a poll was made"
         assert max(polls) <= timeout + 1e-6
         assert min(gaps(polls), default=MIN_GAP) >= MIN_GAP - 1e-6
-    # Timeouts say nothing about solve times: still the warm-up's samples only.
-    assert client.solve_times.stored_samples == 2 * WARM_UP
+    # Each timeout is kept as "longer than its last processing answer" (for
+    # the type and the site key), and does not pull the plan past 18 s solves.
+    assert client.solve_times.stored_samples == 2 * (WARM_UP + 3)
+    api.state.configure({"solve_time": [12.0, 18.0]})
+    assert api.solve(client).polls <= 4
 
 
-def test_failed_tasks_teach_nothing() -> None:
+def test_failed_tasks_give_no_plan_of_their_own() -> None:
     api = MemoryApi((12.0, 18.0), faults={"unsolvable": 1.0})
     client = api.client(max_task_attempts=2)
     failure = api.solve(client)
     assert isinstance(failure, Failure)
     assert failure.check(TaskFailedError)
-    assert client.solve_times.stored_samples == 0
+    # Both tasks are kept as "longer than their last processing answer",
+    # for the type and the site key; no solve was seen, so no plan is learned.
+    model = client.solve_times
+    assert model.stored_samples == 2 * 2
+    api.state.configure({"faults": {"unsolvable": 0.0}})
+    for result in api.solve_each(client, MIN_SAMPLES):
+        polls = api.polls_of(result.task_id)
+        assert polls[0] == pytest.approx(5.0)
+
+
+def test_solves_started_together_are_not_learned_as_quick() -> None:
+    # 60 solves of 10-30 s started at once: the first to end are the quick
+    # ones. Counting those still pending as "longer than so far" keeps the
+    # next plans' first polls near the true early quantile (13 s).
+    api = MemoryApi((10.0, 30.0))
+    client = api.client(max_connections=64)
+    burst = api.run(*(client.solve(task(n)) for n in range(60)))
+    assert all(isinstance(r, SolveResult) for r in burst)
+    later = api.solve_each(client, 10)
+    first_polls = [api.polls_of(r.task_id)[0] for r in later]
+    assert 11.0 <= statistics.median(first_polls) <= 15.0
 
 
 def test_poll_interval_pins_every_kind_and_learns_nothing() -> None:

@@ -123,11 +123,51 @@ def test_plan_follows_solve_times_that_jump() -> None:
     assert_service_rules(slower + faster)
 
 
+def test_solves_pending_at_once_count_as_longer_than_so_far() -> None:
+    # A burst of solves of 10-30 s started 0.25 s apart: at any time the
+    # ones already ended are the quick ones. Counted as "longer than so far",
+    # those still pending keep first calls near the true 15% quantile (13 s)
+    # and ready at the first call about as often as planned.
+    model = SolveTimeModel()
+    times = uniform(10, 30, 220, seed=5)
+    simulate(model, times[:20])
+    burst = simulate(model, times[20:], starts=[0.25 * n for n in range(200)])[60:]
+    assert all(s.solved for s in burst)
+    assert_service_rules(burst)
+    assert 11.5 <= statistics.median(s.calls[0] for s in burst) <= 14.5
+    assert 0.05 <= statistics.fmean(len(s.calls) == 1 for s in burst) <= 0.25
+    assert Summary.of(burst).calls_per_solve <= 5.0
+
+
 class NoticedOnly(SolveTimeModel):
     """A model told only when each token was noticed, as if it were the solve time."""
 
-    def observe(self, task_type: str, sitekey: str | None, low: float, high: float) -> None:
-        super().observe(task_type, sitekey, high - 0.01, high)
+    def planner(
+        self,
+        task_type: str,
+        sitekey: str | None,
+        default: PollSchedule,
+        deadline: float,
+        *,
+        learn: bool = True,
+    ) -> PollPlan:
+        plan = super().planner(task_type, sitekey, default, deadline, learn=learn)
+        answered, sent, last_sent = plan.answered, plan.sent, [0.0]
+
+        def noticed_only(ready: bool) -> None:
+            if ready:
+                # "Processing" just before it was noticed.
+                sent(last_sent[0] - 0.01)
+                answered(False)
+                sent(last_sent[0])
+                answered(True)
+
+        def note_sent(elapsed: float) -> None:
+            last_sent[0] = elapsed
+            sent(elapsed)
+
+        plan.answered, plan.sent = noticed_only, note_sent  # type: ignore[method-assign]
+        return plan
 
 
 @pytest.mark.parametrize(("low", "high"), [(12, 18), (5, 30)])

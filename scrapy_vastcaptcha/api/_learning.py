@@ -1,31 +1,44 @@
 """Learned polling: plan each task's ``getTaskResult`` calls from past solve times.
 
-Pure and I/O-free. The client asks for one :class:`PollPlan` per task and
-reports each solved task's ready interval::
+Pure and I/O-free. The client asks for one :class:`PollPlan` per task, tells
+it when each call went out and what it answered, and closes it at the end::
 
     plan = model.planner(task.KIND, sitekey, schedule, deadline, learn=not pinned)
-    while (wait := plan.next_wait(now() - created)) is not None:
-        await sleep(wait)
-        sent = now() - created  # as the call goes out, after any wait for a slot
-        plan.sent(sent)
-        if (await get_task_result()) is ready:
-            model.observe(task.KIND, sitekey, last_processing_sent or 0.0, sent)
-            ...
+    try:
+        while (wait := plan.next_wait(now() - created)) is not None:
+            await sleep(wait)
+            plan.sent(now() - created)  # as the call goes out, after any wait for a slot
+            answer = await get_task_result()
+            plan.answered(ready=answer is ready)
+            if answer is ready:
+                break
+    finally:
+        plan.close()
 
 What is learned
-    The last ``window`` solves per task type and per (type, site key). Site
-    keys live in an LRU of ``max_keys``, so a crawl over any number of site
-    keys holds at most ``(types + max_keys) * window`` samples. A site key's
-    own samples plan its tasks once it has ``MIN_SAMPLES`` of them; until
-    then its type's do; until the type has that many, the kind's fixed
-    schedule does. Recent solves weigh more: a sample's weight halves with
-    every ``HALF_LIFE`` newer ones of its key, so when solve times jump the
-    plan follows within ``HALF_LIFE * log2(1 / EARLY_QUANTILE)`` solves
-    (about 19) upwards, and within a few downwards (see below). Failed and
-    unsolvable tasks say nothing about solve times and are not reported;
-    neither are timeouts (the solve time is only known to exceed them).
+    Per task type and per (type, site key), the last ``window`` tasks
+    created of those that ended, plus those still pending. Site keys live in
+    an LRU of ``max_keys``, so a crawl over any number of site keys holds at
+    most ``(types + max_keys) * window`` ended tasks (pending ones are held
+    by their plans). A site key's own samples plan its tasks once it has
+    ``MIN_SAMPLES`` solves; until then its type's do; until the type has
+    that many, the kind's fixed schedule does. Recent tasks weigh more: a
+    sample's weight halves with every ``HALF_LIFE`` tasks of its key created
+    after it, so when solve times jump the plan follows within
+    ``HALF_LIFE * log2(1 / EARLY_QUANTILE)`` solves (about 19) upwards, and
+    within a few downwards (see below).
 
-Censored samples
+Tasks not (yet) found ready
+    A task still pending, or one that ended without a token (failed, timed
+    out, cancelled), is known only to take longer than its last
+    "processing" answer: a right-censored sample, counted as such
+    (Kaplan-Meier: it is at risk of ending up to that time, then leaves the
+    count). Leaving them out would learn from the quick solves alone
+    whenever many start together, as in a crawl: the first to end are the
+    quick ones, and plans would poll too early. A task pending longer than
+    any solve seen is expected within ``MAX_GAP`` after where it stands.
+
+Solves seen between two calls
     The client never sees when a token became ready, only that it was not at
     the last "processing" answer and was at the first "ready" one: the solve
     time lies in ``(low, high]``. Taking ``high`` (when we noticed) as the
@@ -66,8 +79,9 @@ How a plan is made
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Sequence
 
 from scrapy_vastcaptcha.api._schedule import PollSchedule
@@ -88,14 +102,18 @@ MIN_SAMPLES = 8
 HALF_LIFE = 7.0
 #: Seconds: resolution of planned call times.
 STEP = 0.25
+#: A key's plan is remade once more than 1 / REPLAN_EVERY of its solves are newer.
+REPLAN_EVERY = 32
 
 
 class PollPlan:
-    """When to call ``getTaskResult`` for one task.
+    """When to call ``getTaskResult`` for one task, and what its answers teach.
 
     Ask :meth:`next_wait` before each call (the first time right after
-    ``createTask``), passing the seconds since ``createTask``, and make the
-    call as soon as the wait is over.
+    ``createTask``), passing the seconds since ``createTask``; make the call
+    as soon as the wait is over, say when it really went out with
+    :meth:`sent`, and what it answered with :meth:`answered`. Call
+    :meth:`close` when the task ends, however it ends.
     """
 
     def __init__(
@@ -105,19 +123,24 @@ class PollPlan:
         deadline: float,
         *,
         learned: bool,
+        watch: _Watch | None = None,
     ) -> None:
         self._times = tuple(times)
         self._tail = tail
         self.deadline = deadline
         #: Whether the plan comes from learned solve times (else the fixed schedule).
         self.learned = learned
+        self._watch = watch
         self._calls = 0
         self._last = -math.inf
+        self._sent = 0.0
 
     @classmethod
-    def fixed(cls, schedule: PollSchedule, deadline: float) -> PollPlan:
+    def fixed(
+        cls, schedule: PollSchedule, deadline: float, watch: _Watch | None = None
+    ) -> PollPlan:
         """``schedule`` as it is: the first wait, then the interval after each answer."""
-        return cls((schedule.first_wait,), schedule.interval, deadline, learned=False)
+        return cls((schedule.first_wait,), schedule.interval, deadline, learned=False, watch=watch)
 
     def next_wait(self, elapsed: float) -> float | None:
         """Seconds to wait before the next call, ``elapsed`` seconds after
@@ -139,14 +162,31 @@ class PollPlan:
             at = max(at, earliest)
         at = min(max(at, elapsed), self.deadline)
         self._calls += 1
-        self._last = at
+        self._last = self._sent = at
         return at - elapsed
 
     def sent(self, elapsed: float) -> None:
         """The call was sent ``elapsed`` seconds after ``createTask``: later
         than planned if it waited for a connection or was retried. The next
         call keeps its distance from then, not from the planned time."""
+        self._sent = elapsed
         self._last = max(self._last, elapsed)
+
+    def answered(self, ready: bool) -> None:
+        """The call last sent found the token ``ready``, or still processing."""
+        if self._watch is not None:
+            if ready:
+                self._watch.ready(self._sent)
+                self._watch = None
+            else:
+                self._watch.low = self._sent
+
+    def close(self) -> None:
+        """The task ended. Unless it was found ready, the model keeps it as
+        a solve longer than its last "processing" answer."""
+        if self._watch is not None:
+            self._watch.censor()
+            self._watch = None
 
 
 class SolveTimeModel:
@@ -154,7 +194,7 @@ class SolveTimeModel:
 
     :param max_keys: site keys remembered; the least recently used is
         forgotten first. (Task types, a handful, are always remembered.)
-    :param window: samples kept per task type and per site key.
+    :param window: ended tasks kept per task type and per site key.
     """
 
     def __init__(self, *, max_keys: int = 256, window: int = 50) -> None:
@@ -166,25 +206,14 @@ class SolveTimeModel:
         self._sites: OrderedDict[tuple[str, str], _Samples] = OrderedDict()
 
     def observe(self, task_type: str, sitekey: str | None, low: float, high: float) -> None:
-        """A task became ready within ``(low, high]`` seconds after ``createTask``.
-
-        ``low``: when the last call that answered "processing" was sent (0 if
-        none did); ``high``: when the call that answered "ready" was sent.
-        Report solved tasks only: a failed task says nothing about solve times.
+        """A task, planned elsewhere, became ready within ``(low, high]``
+        seconds after ``createTask``: ``low`` when its last "processing"
+        answer was asked for (0 if none was), ``high`` when the "ready" one was.
         """
         if not 0 <= low < high < math.inf:
             raise ValueError(f"need 0 <= low < high < inf, got ({low!r}, {high!r}]")
-        self._types.setdefault(task_type, _Samples(self.window)).add(low, high)
-        if sitekey is not None:
-            key = (task_type, sitekey)
-            entry = self._sites.get(key)
-            if entry is None:
-                entry = self._sites[key] = _Samples(self.window)
-                if len(self._sites) > self.max_keys:
-                    self._sites.popitem(last=False)
-            else:
-                self._sites.move_to_end(key)
-            entry.add(low, high)
+        for samples in self._keys(task_type, sitekey):
+            samples.add(samples.start(), low, high)
 
     def planner(
         self,
@@ -196,66 +225,166 @@ class SolveTimeModel:
         learn: bool = True,
     ) -> PollPlan:
         """The plan for one task whose solve must end ``deadline`` seconds
-        after its ``createTask``.
+        after its ``createTask``; with ``learn``, its answers are learned from.
 
         Made from the site key's solve times if it has ``MIN_SAMPLES``, else
         from the task type's if it has, else ``default`` (the kind's fixed
         schedule) as it is. ``learn=False``, for a schedule the user pinned,
-        always gives ``default`` as it is.
+        always gives ``default`` as it is and learns nothing.
         """
-        if learn:
-            site = None if sitekey is None else self._sites.get((task_type, sitekey))
-            for entry in (site, self._types.get(task_type)):
-                if entry is not None and len(entry) >= MIN_SAMPLES:
-                    tail = max(default.interval, MIN_GAP)
-                    return PollPlan(entry.plan(), tail, deadline, learned=True)
-        return PollPlan.fixed(default, deadline)
+        if not learn:
+            return PollPlan.fixed(default, deadline)
+        keys = self._keys(task_type, sitekey)
+        watch = _Watch([(samples, samples.start()) for samples in keys])
+        for samples in reversed(keys):  # the site key's first
+            times = samples.plan()
+            if times is not None:
+                tail = max(default.interval, MIN_GAP)
+                return PollPlan(times, tail, deadline, learned=True, watch=watch)
+        return PollPlan.fixed(default, deadline, watch)
 
     @property
     def stored_samples(self) -> int:
-        """Samples held: at most ``window`` per task type and per remembered site key."""
+        """Ended tasks held: at most ``window`` per task type and per
+        remembered site key. (Tasks still pending are held by their plans.)"""
         return sum(len(entry) for entry in (*self._types.values(), *self._sites.values()))
+
+    def _keys(self, task_type: str, sitekey: str | None) -> list[_Samples]:
+        """The samples of the task type and, if given, of its site key."""
+        keys = [self._types.setdefault(task_type, _Samples(self.window))]
+        if sitekey is not None:
+            key = (task_type, sitekey)
+            entry = self._sites.get(key)
+            if entry is None:
+                entry = self._sites[key] = _Samples(self.window)
+                if len(self._sites) > self.max_keys:
+                    self._sites.popitem(last=False)
+            else:
+                self._sites.move_to_end(key)
+            keys.append(entry)
+        return keys
+
+
+class _Watch:
+    """One task as the model follows it: the latest time it was known to be
+    still processing, and its place in each of its keys' samples."""
+
+    __slots__ = ("_places", "low")
+
+    def __init__(self, places: list[tuple[_Samples, int]]) -> None:
+        self._places = places
+        for samples, seq in places:
+            samples.pending[seq] = self
+        self.low = 0.0
+
+    def ready(self, high: float) -> None:
+        for samples, seq in self._places:
+            if samples.pending.pop(seq, None) is not None and high > self.low:
+                samples.add(seq, self.low, high)
+
+    def censor(self) -> None:
+        for samples, seq in self._places:
+            if samples.pending.pop(seq, None) is not None and self.low > 0:
+                samples.add(seq, self.low, math.inf)
 
 
 class _Samples:
-    """One key's recent ``(low, high]`` intervals and the plan made from them."""
+    """One key's tasks: the last ``window`` created of those that ended, each
+    ``(seq, low, high)``, ``high`` infinite if it ended without being found ready,
+    the ones still pending by ``seq`` (their order of creation), and the
+    plan made from them."""
 
-    __slots__ = ("_intervals", "_plan")
+    __slots__ = ("_ended", "_next", "_plan", "_solved", "_stale", "_window", "pending")
 
     def __init__(self, window: int) -> None:
-        self._intervals: deque[tuple[float, float]] = deque(maxlen=window)
+        # In order of creation: tasks end in order of their solve times, so
+        # keeping the last to end would keep the slow ones of a burst.
+        self._ended: list[tuple[int, float, float]] = []
+        self._window = window
+        self.pending: dict[int, _Watch] = {}
+        self._next = 0
+        self._solved = 0
         self._plan: tuple[float, ...] | None = None
+        self._stale = 0
 
     def __len__(self) -> int:
-        return len(self._intervals)
+        return len(self._ended)
 
-    def add(self, low: float, high: float) -> None:
-        self._intervals.append((low, high))
-        self._plan = None
+    def start(self) -> int:
+        """A sequence number for a task just created."""
+        self._next += 1
+        return self._next
 
-    def plan(self) -> tuple[float, ...]:
-        if self._plan is None:
-            n = len(self._intervals)
-            weights = [0.5 ** ((n - 1 - i) / HALF_LIFE) for i in range(n)]
-            self._plan = _plan_calls(_cdf_on_grid(self._intervals, weights))
+    def add(self, seq: int, low: float, high: float) -> None:
+        bisect.insort(self._ended, (seq, low, high))
+        self._solved += high < math.inf
+        if len(self._ended) > self._window:
+            self._solved -= self._ended.pop(0)[2] < math.inf
+        self._stale += 1
+        if self._plan is not None and low > self._plan[-1]:
+            # Longer than the plan foresaw: solve times may have jumped.
+            self._plan = None
+
+    def plan(self) -> tuple[float, ...] | None:
+        """Call times from these samples, or ``None`` with too few solves.
+
+        Remade once every few ended tasks rather than after each one (a
+        plan costs up to 1.5 ms of CPU, and one task more barely moves one
+        made from dozens), and at once after a task longer than it foresaw.
+        """
+        if self._solved < MIN_SAMPLES:
+            return None
+        if self._plan is None or self._stale > self._solved // REPLAN_EVERY:
+            ended = list(self._ended)
+            ended += [(seq, w.low, math.inf) for seq, w in self.pending.items() if w.low > 0]
+            newest = max(seq for seq, _, high in ended if high < math.inf)
+            weighted = [
+                (low, high, 0.5 ** (max(0, newest - seq) / HALF_LIFE)) for seq, low, high in ended
+            ]
+            self._plan = _plan_calls(_cdf_on_grid(weighted))
+            self._stale = 0
         return self._plan
 
 
-def _cdf_on_grid(intervals: Sequence[tuple[float, float]], weights: Sequence[float]) -> list[float]:
-    """P(solve time <= j * STEP) for j = 0.. up to the latest ``high`` plus
-    ``MAX_GAP``, each interval's weight spread uniformly over it."""
-    top = max(high for _, high in intervals)
-    size = math.ceil((top + MAX_GAP) / STEP) + 1
-    cdf = [0.0] * size
-    total = sum(weights)
-    for (low, high), weight in zip(intervals, weights, strict=True):
-        share = weight / total
+def _cdf_on_grid(samples: Sequence[tuple[float, float, float]]) -> list[float]:
+    """P(solve time <= j * STEP) for j = 0.. up to the latest bound plus
+    ``MAX_GAP``, from weighted ``(low, high, weight)`` samples: a solve's
+    weight spread uniformly over its ``(low, high]``, a task not (yet) found
+    ready (``high`` infinite) taken as longer than ``low`` (Kaplan-Meier)."""
+    solved = [(low, high, weight) for low, high, weight in samples if high < math.inf]
+    censored = [(low, weight) for low, high, weight in samples if high == math.inf]
+    top = max(high for _, high, _ in solved)
+    beyond = max((low for low, _ in censored if low >= top), default=None)
+    size = math.ceil((max(top, beyond or 0.0) + MAX_GAP) / STEP) + 1
+    # done[j]: the solved weight ended by j * STEP.
+    done = [0.0] * size
+    for low, high, weight in solved:
         first = math.floor(low / STEP) + 1
         last = math.ceil(high / STEP)
         for j in range(first, last):
-            cdf[j] += share * (j * STEP - low) / (high - low)
+            done[j] += weight * (j * STEP - low) / (high - low)
         for j in range(last, size):
-            cdf[j] += share
+            done[j] += weight
+    # leaving[j]: the censored weight no longer known to be pending after j * STEP.
+    leaving = [0.0] * size
+    for low, weight in censored:
+        leaving[min(math.floor(low / STEP), size - 1)] += weight
+    pending = sum(weight for _, weight in censored)
+    total = done[-1]
+    survival, cdf = 1.0, [0.0] * size
+    for j in range(1, size):
+        pending -= leaving[j - 1]
+        at_risk = total - done[j - 1] + pending
+        ended = done[j] - done[j - 1]
+        if ended > 0 and at_risk > 0:
+            survival *= max(0.0, 1.0 - ended / at_risk)
+        cdf[j] = 1.0 - survival
+    if beyond is not None:
+        # Pending longer than any solve seen: expected within MAX_GAP after.
+        start = math.floor(beyond / STEP)
+        for j in range(start, size):
+            cdf[j] += (1.0 - cdf[start]) * (j - start) / (size - 1 - start)
+    cdf[-1] = 1.0
     return cdf
 
 

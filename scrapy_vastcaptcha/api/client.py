@@ -580,39 +580,37 @@ class VastCaptchaClient:
         created = self._now()
         plan = self.solve_times.planner(kind, sitekey, schedule, deadline - created, learn=learn)
         body = protocol.task_result_body(self.api_key, task_id)
-        last_processing = sent = 0.0
 
         def sending() -> None:
             # When the call really goes out: a wait for a connection slot or a
             # retry makes it later than planned, and the next keeps 2 s from it.
-            nonlocal sent
-            sent = self._now() - created
-            plan.sent(sent)
+            plan.sent(self._now() - created)
 
-        for polls in range(1, self.max_polls + 1):
-            # Retries of a failed call happen inside _call, outside the plan.
-            wait = plan.next_wait(self._now() - created)
-            if wait is None:
-                break
-            await self._sleep(run, wait)
-            answer = await self._call(
-                run,
-                protocol.GET_TASK_RESULT,
-                body,
-                lambda raw: protocol.parse_task_result(raw, task, key=self.api_key),
-                deadline,
-                on_send=sending,
-            )
-            status = answer.status if isinstance(answer, Pending) else "ready"
-            self._emit(SolveEvent("polled", kind, task_id, status, self._now() - started))
-            if isinstance(answer, Solution):
-                if learn and sent > last_processing:
-                    self.solve_times.observe(kind, sitekey, last_processing, sent)
-                return answer, polls
-            last_processing = sent
-        else:
-            raise SolveTimeoutError(f"task {task_id} not ready after {self.max_polls} polls")
-        raise SolveTimeoutError(f"task {task_id} not ready within the solve timeout")
+        try:
+            for polls in range(1, self.max_polls + 1):
+                # Retries of a failed call happen inside _call, outside the plan.
+                wait = plan.next_wait(self._now() - created)
+                if wait is None:
+                    break
+                await self._sleep(run, wait)
+                answer = await self._call(
+                    run,
+                    protocol.GET_TASK_RESULT,
+                    body,
+                    lambda raw: protocol.parse_task_result(raw, task, key=self.api_key),
+                    deadline,
+                    on_send=sending,
+                )
+                status = answer.status if isinstance(answer, Pending) else "ready"
+                self._emit(SolveEvent("polled", kind, task_id, status, self._now() - started))
+                plan.answered(ready=isinstance(answer, Solution))
+                if isinstance(answer, Solution):
+                    return answer, polls
+            else:
+                raise SolveTimeoutError(f"task {task_id} not ready after {self.max_polls} polls")
+            raise SolveTimeoutError(f"task {task_id} not ready within the solve timeout")
+        finally:
+            plan.close()
 
     # -- one API call ------------------------------------------------------------
 
