@@ -8,9 +8,6 @@ in a subprocess, as a user's script would.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import textwrap
 import time
 from dataclasses import dataclass
@@ -31,6 +28,7 @@ from scrapy_vastcaptcha.playwright import (
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
 from scrapy_vastcaptcha.testing.browser import route_widget_scripts
 from tests.browsing import aio
+from tests.user_scripts import run_script
 
 pytestmark = pytest.mark.browser
 
@@ -383,19 +381,6 @@ async def test_overall_timeout(
             solve_two_captchas(browser, vastcaptcha_demo_site, vastcaptcha_emulator, timeout=2)
         )
     assert time.monotonic() - started < 8
-
-
-def run_script(source: str, *args: str) -> dict[str, Any]:
-    """Run a user's script in a fresh interpreter; it prints one JSON object last."""
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(source), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
 
 
 ASYNCIO_SCRIPT = """

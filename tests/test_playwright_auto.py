@@ -9,11 +9,7 @@ subprocesses, here and in tests/test_playwright_loops.py and the examples.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import subprocess
-import sys
-import textwrap
 import time
 from typing import Any, TypeVar
 
@@ -30,6 +26,7 @@ from scrapy_vastcaptcha.playwright import TooManyCaptchasError, auto_solve
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
 from scrapy_vastcaptcha.testing.browser import route_widget_scripts
 from tests.browsing import aio
+from tests.user_scripts import run_script
 
 pytestmark = pytest.mark.browser
 
@@ -413,22 +410,12 @@ SYNC_SCRIPT = """
 def test_sync_auto_mode(
     vastcaptcha_demo_site: DemoSiteHandle, vastcaptcha_emulator: EmulatorHandle
 ) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(SYNC_SCRIPT),
-            vastcaptcha_demo_site.url,
-            vastcaptcha_emulator.api_url,
-            vastcaptcha_emulator.api_key,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    out = run_script(
+        SYNC_SCRIPT,
+        vastcaptcha_demo_site.url,
+        vastcaptcha_emulator.api_url,
+        vastcaptcha_emulator.api_key,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["pages"] == [4, 4]
     assert sorted(out["results"]) == [["recaptcha-v2", True], ["turnstile", True]]
     assert out["stopped"]

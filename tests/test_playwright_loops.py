@@ -8,17 +8,16 @@ reactor greenlet claims the test process's thread as a running loop.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
+from tests.user_scripts import run_script
 
 pytestmark = pytest.mark.browser
 
@@ -67,22 +66,12 @@ THREE_RUNS_SCRIPT = """
 def test_three_asyncio_runs_in_one_process(
     vastcaptcha_demo_site: DemoSiteHandle, vastcaptcha_emulator: EmulatorHandle
 ) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(THREE_RUNS_SCRIPT),
-            vastcaptcha_demo_site.url,
-            vastcaptcha_emulator.api_url,
-            vastcaptcha_emulator.api_key,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
+    out = run_script(
+        THREE_RUNS_SCRIPT,
+        vastcaptcha_demo_site.url,
+        vastcaptcha_emulator.api_url,
+        vastcaptcha_emulator.api_key,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["runs"] == [
         [[["recaptcha-v2", True]], 4],
         [[["hcaptcha", True]], 4],

@@ -7,16 +7,11 @@ process's own reactor.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import textwrap
-from typing import Any
-
 import pytest
 
 from scrapy_vastcaptcha.demo.catalog import products
 from scrapy_vastcaptcha.testing import DemoSiteHandle, EmulatorHandle
+from tests.user_scripts import run_script
 
 pytestmark = pytest.mark.browser
 
@@ -88,19 +83,6 @@ SYNC_SCRIPT = """
         browser.close()
     print(json.dumps(out))
 """
-
-
-def run_script(source: str, *args: str) -> dict[str, Any]:
-    """Run a user's script in a fresh interpreter; it prints one JSON object last."""
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(source), *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert done.returncode == 0, done.stderr
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
 
 
 def test_sync_script(

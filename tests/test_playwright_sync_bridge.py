@@ -10,11 +10,7 @@ script does.
 from __future__ import annotations
 
 import asyncio
-import json
 import re
-import subprocess
-import sys
-import textwrap
 from importlib.metadata import version
 from typing import Any
 
@@ -23,6 +19,7 @@ from playwright.sync_api import Page
 
 from scrapy_vastcaptcha.playwright.sync_api import _on_loop
 from scrapy_vastcaptcha.testing import EmulatorHandle
+from tests.user_scripts import run_script
 
 SCRIPT = """
     import asyncio, json, sys
@@ -60,21 +57,7 @@ SCRIPT = """
 def test_auto_mode_reaches_the_async_objects_and_loop_of_sync_playwright(
     vastcaptcha_emulator: EmulatorHandle,
 ) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(SCRIPT),
-            vastcaptcha_emulator.api_url,
-            vastcaptcha_emulator.api_key,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    out = run_script(SCRIPT, vastcaptcha_emulator.api_url, vastcaptcha_emulator.api_key)
     assert out["evaluated"] == 42
     assert out["one_twin"]
     assert out["twin_awaits"]

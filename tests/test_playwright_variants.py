@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
-import textwrap
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +52,7 @@ from tests.standins.pages import (
     two_buttons,
     v2_pair_and_v3,
 )
+from tests.user_scripts import run_script
 
 pytestmark = pytest.mark.browser
 
@@ -256,21 +254,9 @@ SYNC_SCRIPT = """
 
 
 def test_sync_api_on_variants(vastcaptcha_emulator: EmulatorHandle) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            textwrap.dedent(SYNC_SCRIPT),
-            vastcaptcha_emulator.api_url,
-            vastcaptcha_emulator.api_key,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
+    out = run_script(
+        SYNC_SCRIPT, vastcaptcha_emulator.api_url, vastcaptcha_emulator.api_key, cwd=ROOT
     )
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout.strip().splitlines()[-1])
     cases = {case.name: case for case in (recaptcha_button("deep"), turnstile_explicit())}
     assert [row[:3] for row in out] == [
         ["button-deep", "recaptcha-v2", True],
