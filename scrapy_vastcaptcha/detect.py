@@ -8,11 +8,13 @@ do with them (tests/corpus/ holds the pages this is measured on):
   ``data-captcha-type`` (Gitea, Forgejo); and, when the page loads exactly
   one provider's script, any other element carrying ``data-sitekey`` (sites
   that render the widget from their own script);
-- the widget scripts: ``api.js?render=KEY`` for reCAPTCHA v3,
-  ``enterprise.js``, ``www.recaptcha.net``;
+- the widget scripts, from ``<script src>`` or from a loader script that
+  writes the URL: ``api.js?render=KEY`` for reCAPTCHA v3, ``enterprise.js``,
+  ``www.recaptcha.net``, hCaptcha's ``recaptchacompat=off``;
 - explicit ``*.render(target, {...})`` and ``grecaptcha.execute(KEY, ...)``
   calls in inline scripts, ``target`` being an id string, a selector,
-  ``document.getElementById(...)`` or ``document.querySelector(...)``.
+  ``document.getElementById(...)`` or ``document.querySelector(...)``; a key
+  given as a variable is read from the inline script that assigns it a string.
 
 reCAPTCHA v2, invisible v2 and v3 are told apart by
 :func:`scrapy_vastcaptcha.evidence.recaptcha_verdict`, the rules shared with
@@ -20,8 +22,8 @@ the browser detector. Each hit is tied to the ``<form>`` to resubmit: the form
 around the widget, else the one form holding the provider's response field,
 else (for script-rendered widgets) the page's only form; a widget with a known
 key is never dropped for want of a form. reCAPTCHA v3 is the exception: it is
-reported only where a form takes its token (a field, or a ``.g-recaptcha``
-element inside the form), since sites load it on every page for analytics.
+reported only where a form takes its token (see :func:`_v3_fields`), since
+sites load it on every page for analytics.
 """
 
 from __future__ import annotations
@@ -47,18 +49,26 @@ _PROVIDER_SCRIPTS = {
     "hcaptcha": re.compile(r"//(?:js\.)?hcaptcha\.com/", re.IGNORECASE),
     "turnstile": re.compile(r"//challenges\.cloudflare\.com/turnstile/", re.IGNORECASE),
 }
+# A widget script's URL written out in a loader script (WordPress plugins and
+# single-page apps add the <script> tag from JavaScript).
+_SCRIPT_URL_IN_CODE = re.compile(
+    r"""(?:https?:)?//(?:www\.)?(?:google\.com|recaptcha\.net|js\.hcaptcha\.com|hcaptcha\.com"""
+    r"""|challenges\.cloudflare\.com)/[^'"`\s<>]*""",
+    re.IGNORECASE,
+)
 _ARKOSE_SCRIPT = re.compile(
     r"//(?:[\w-]+\.)?(?:arkoselabs|funcaptcha)\.com/v2/([A-Za-z0-9-]+)/api\.js", re.IGNORECASE
 )
 # `<global>.render(target, { ... })`: the options object up to the first
-# closing brace followed by `)` is enough for the literal options we read.
+# closing brace followed by `)` is enough for the options we read.
 _RENDER_CALL = re.compile(
     r"\b(grecaptcha(?:\.enterprise)?|hcaptcha|turnstile)\.render\(\s*"
     r"(?P<target>[^{};]*?)\s*,\s*\{(?P<options>.*?)\}\s*\)",
     re.DOTALL,
 )
 _EXECUTE_CALL = re.compile(
-    r"grecaptcha(?:\.enterprise)?\.execute\(\s*(['\"])(?P<key>[^'\"]+)\1"
+    r"grecaptcha(?:\.enterprise)?\.execute\(\s*"
+    r"(?:(['\"])(?P<key>[^'\"]+)\1|(?P<name>[A-Za-z_$][\w.$]*))"
     r"(?:\s*,\s*\{(?P<options>[^}]*)\})?",
     re.DOTALL,
 )
@@ -66,6 +76,18 @@ _QUOTED = re.compile(r"""^(['"])(?P<s>[^'"]*)\1$""")
 _LOOKUP = re.compile(
     r"""^document\.(?:getElementById|querySelector)\(\s*(['"])(?P<s>[^'"]+)\1\s*\)$"""
 )
+# Where a page script puts a token: the elements it looks up by id or name.
+_SCRIPT_TARGETS = re.compile(
+    r"""(?:getElementById\(\s*|getElementsByName\(\s*|querySelector(?:All)?\(\s*|\$\(\s*)"""
+    r"""(['"])(?P<s>[^'"]+)\1"""
+)
+_TARGET_NAMES = re.compile(r"""^#([\w-]+)$|\[name=['"]?([^'"\]]+)['"]?\]""")
+# Names, not values: what a render option holding a function looks like.
+_NOT_NAMES = frozenset({"function", "async", "null", "undefined", "true", "false", "new"})
+# A site key is one token of this shape whatever the provider (40-character
+# reCAPTCHA keys, hCaptcha UUIDs, Turnstile 0x... keys); assigned strings of
+# another shape are placeholders or something else.
+_KEY_SHAPE = re.compile(r"^[\w-]{20,}$")
 
 # Class names, and data-captcha-type values, that name each provider's widget.
 _CLASSES = {"recaptcha": "g-recaptcha", "hcaptcha": "h-captcha", "turnstile": "cf-turnstile"}
@@ -91,6 +113,7 @@ _RENDER_PROVIDERS = {
     "turnstile": "turnstile",
 }
 _SUBMIT_INPUTS = frozenset({"submit", "button", "image"})
+_NAMED_FOR_RECAPTCHA = ".//*[contains(translate(@name, 'RECAPTH', 'recapth'), 'recaptcha')]"
 
 # Markup, not words: a page that merely mentions "hCaptcha" is not parsed.
 _MARKERS = re.compile(
@@ -136,7 +159,7 @@ def detect(
         key = (captcha.kind, captcha.sitekey, detection.form)
         if key not in seen:
             seen.add(key)
-            found.append(replace(detection, captcha=_with_form_fields(sel, detection)))
+            found.append(replace(detection, captcha=_with_form_fields(page, detection)))
     return found
 
 
@@ -151,13 +174,19 @@ def form_index(sel: Selector, node: Selector | None) -> int | None:
 
 
 class _Page:
-    """What the detectors share about one page: its scripts and forms."""
+    """What the detectors share about one page, looked up once: its forms,
+    scripts, the reCAPTCHA keys it names, and the variables its inline
+    scripts assign."""
 
     def __init__(self, sel: Selector, url: str) -> None:
         self.sel = sel
         self.url = url
+        self.forms = sel.xpath("//form")
+        self._form_of = {form.root: i for i, form in enumerate(self.forms)}
+        self.blocks = [t for t in sel.xpath("//script[not(@src)]/text()").getall() if t.strip()]
+        self.inline = "\n".join(self.blocks)
         self.scripts = [s.strip() for s in sel.xpath("//script/@src").getall()]
-        self.inline = "\n".join(sel.xpath("//script[not(@src)]/text()").getall())
+        self.scripts += [m.group(0) for m in _SCRIPT_URL_IN_CODE.finditer(self.inline)]
         self.providers = {
             name
             for name, rx in _PROVIDER_SCRIPTS.items()
@@ -177,23 +206,55 @@ class _Page:
         )
         self.execute_actions: dict[str, str | None] = {}
         for call in _EXECUTE_CALL.finditer(self.inline):
-            action = _option(call.group("options") or "", "action")
-            self.execute_actions.setdefault(normalise_sitekey(call["key"]), action)
-            if action:
-                self.execute_actions[normalise_sitekey(call["key"])] = action
+            raw = call["key"] or self.resolve(call["name"])
+            if not raw:
+                continue
+            key = normalise_sitekey(raw)
+            action = _option(call["options"] or "", "action", literal=True)
+            if action or key not in self.execute_actions:
+                self.execute_actions[key] = action
+        self.execute_keys = frozenset(self.execute_actions)
+        compat_off = any(
+            "recaptchacompat=off" in src.lower()
+            for src in self.scripts
+            if _PROVIDER_SCRIPTS["hcaptcha"].search(src)
+        )
+        # Told to leave reCAPTCHA's field alone, hCaptcha writes only its own.
+        self.hcaptcha_fields = ("h-captcha-response",) if compat_off else TOKEN_FIELDS["hcaptcha"]
+
+    def resolve(self, name: str | None) -> str | None:
+        """The string a page script assigns to a variable or property
+        ``name`` (``siteKey = '...'``, ``{siteKey: '...'}``), when it assigns
+        exactly one key-shaped string to it."""
+        if not name:
+            return None
+        last = name.rsplit(".", 1)[-1]
+        assigned = {
+            m.group("v")
+            for m in re.finditer(
+                rf"""(?<![\w$])['"]?{re.escape(last)}['"]?\s*[:=]\s*(['"])(?P<v>[^'"]*)\1""",
+                self.inline,
+            )
+        }
+        if len(assigned) != 1:
+            return None
+        (value,) = assigned
+        return value if _KEY_SHAPE.match(value.strip()) else None
 
     def form_index(self, node: Selector | None) -> int | None:
-        return form_index(self.sel, node)
+        if node is None:
+            return None
+        form = node.xpath("ancestor-or-self::form[1]")
+        return self._form_of.get(form[0].root) if form else None
 
     def form_with_field(self, names: tuple[str, ...]) -> int | None:
         # A widget laid out outside the form (challenge pages do this) still
         # belongs to the one form that carries its response field.
-        forms = self.sel.xpath("//form")
-        holding = [i for i, f in enumerate(forms) if f.xpath(".//*[@name=$n]", n=names[0])]
+        holding = [i for i, f in enumerate(self.forms) if f.xpath(".//*[@name=$n]", n=names[0])]
         return holding[0] if len(holding) == 1 else None
 
     def only_form(self) -> int | None:
-        return 0 if len(self.sel.xpath("//form")) == 1 else None
+        return 0 if len(self.forms) == 1 else None
 
     def target(self, expression: str) -> Selector | None:
         """The element a render call's first argument names, when it is
@@ -212,6 +273,22 @@ class _Page:
         except Exception:  # not a selector parsel can read: leave the widget unplaced
             return None
         return nodes[0] if nodes else None
+
+    def token_targets(self) -> frozenset[str]:
+        """Ids and names the reCAPTCHA scripts of the page look up: where
+        they write the token."""
+        found: set[str] = set()
+        for block in self.blocks:
+            if "grecaptcha" not in block:
+                continue
+            for match in _SCRIPT_TARGETS.finditer(block):
+                text = match.group("s").strip()
+                named = _TARGET_NAMES.findall(text)
+                if named:
+                    found.update(a or b for a, b in named)
+                elif re.fullmatch(r"[\w-]+", text):
+                    found.add(text)  # getElementById('x'), getElementsByName('x')
+        return frozenset(found)
 
 
 def _all(page: _Page) -> Iterator[Detection]:
@@ -260,14 +337,14 @@ def _recaptcha_element(page: _Page, node: Selector) -> Detection:
             input_type=input_type,
             size=attrib.get("data-size"),
             action=action,
-            has_callback=bool(attrib.get("data-callback")),
+            badge=attrib.get("data-badge"),
             render_keys=page.render_keys,
-            execute_keys=frozenset(page.execute_actions),
-            enterprise=page.enterprise,
+            execute_keys=page.execute_keys,
         )
     )
+    form = _element_form(page, node)
     if verdict.kind == "recaptcha-v3" and action is None:
-        action = page.execute_actions.get(sitekey)
+        action = page.execute_actions.get(sitekey) or _stated_action(page, form)
     fields = TOKEN_FIELDS[verdict.kind]
     name = attrib.get("name")
     own_field = tag == "input" and (input_type or "").lower() not in _SUBMIT_INPUTS
@@ -285,7 +362,7 @@ def _recaptcha_element(page: _Page, node: Selector) -> Detection:
             fields=fields,
             alternative=verdict.alternative,
         ),
-        _element_form(page, node),
+        form,
     )
 
 
@@ -296,6 +373,7 @@ def _element_widget(page: _Page, node: Selector, provider: str) -> Detection:
     bound = tag == "button" or (tag == "input" and attrib.get("type", "").lower() in _SUBMIT_INPUTS)
     field = attrib.get("data-response-field-name")
     invisible = attrib.get("data-size", "").lower() == "invisible"
+    default = page.hcaptcha_fields if kind == "hcaptcha" else TOKEN_FIELDS[kind]
     return Detection(
         Captcha(
             kind=kind,
@@ -307,7 +385,7 @@ def _element_widget(page: _Page, node: Selector, provider: str) -> Detection:
             invisible=invisible or (kind == "hcaptcha" and bound),
             enterprise=kind == "hcaptcha" and "enterprise" in attrib.get("data-mode", ""),
             callback=attrib.get("data-callback") or None,
-            fields=(field,) if field else (),
+            fields=(field,) if field else default,
         ),
         _element_form(page, node),
     )
@@ -316,29 +394,70 @@ def _element_widget(page: _Page, node: Selector, provider: str) -> Detection:
 def _v3_from_script(page: _Page) -> Iterator[Detection]:
     # Sites load v3 on every page, as Google advises; only a form with a field
     # for the token needs one (anywhere else a solve would be money wasted).
-    field = page.sel.xpath(
-        "//form//*[contains(translate(@name, 'RECAPTH', 'recapth'), 'recaptcha')]"
-    )
-    form = page.form_index(field[0]) if field else None
-    if form is None:
+    keys = page.render_keys | page.execute_keys
+    if not keys:
         return
-    for key in sorted(page.render_keys):
-        yield Detection(
-            Captcha(
-                kind="recaptcha-v3",
-                sitekey=key,
-                page_url=page.url,
-                action=page.execute_actions.get(key),
-                enterprise=page.enterprise,
-            ),
-            form,
-        )
+    targets = page.token_targets()
+    for form, own in _v3_fields(page, targets).items():
+        for key in sorted(keys):
+            yield Detection(
+                Captcha(
+                    kind="recaptcha-v3",
+                    sitekey=key,
+                    page_url=page.url,
+                    action=page.execute_actions.get(key) or _stated_action(page, form),
+                    enterprise=page.enterprise,
+                    fields=(*TOKEN_FIELDS["recaptcha-v3"], *own),
+                ),
+                form,
+            )
+
+
+def _v3_fields(page: _Page, targets: frozenset[str]) -> dict[int, tuple[str, ...]]:
+    """The forms that take a reCAPTCHA v3 token, each with its own fields
+    for it. A form takes one when it has a field named for reCAPTCHA
+    (``g-recaptcha-response``, ``recaptcha_token``), or an empty hidden
+    field named or classed for a captcha (``gcaptcha_token``), or an empty
+    hidden field or textarea that the page's reCAPTCHA script writes into
+    (looked up by id or name)."""
+    taking: dict[int, tuple[str, ...]] = {}
+    for index, form in enumerate(page.forms):
+        named = bool(form.xpath(_NAMED_FOR_RECAPTCHA))
+        own: list[str] = []
+        for field in form.xpath(".//input[@type='hidden'][not(@value) or @value='']|.//textarea"):
+            attrib = field.attrib
+            name = attrib.get("name") or ""
+            marks = f"{name} {attrib.get('id', '')} {attrib.get('class', '')}".lower()
+            hidden = field.root.tag == "input"
+            if (hidden and "captcha" in marks) or targets.intersection(
+                {name, attrib.get("id", "")} - {""}
+            ):
+                own.append(name)
+        if named or own:
+            taking[index] = tuple(dict.fromkeys(n for n in own if n))
+    return taking
+
+
+def _stated_action(page: _Page, form: int | None) -> str | None:
+    """A v3 action the form states in a field of its own
+    (``recaptcha_action``, as phpBB and Magix CMS write it), for the page's
+    script to read."""
+    if form is None:
+        return None
+    for field in page.forms[form].xpath(".//input[@value]"):
+        name = (field.attrib.get("name") or "").lower()
+        if "captcha" in name and "action" in name:
+            return field.attrib["value"].strip() or None
+    return None
 
 
 def _render_calls(page: _Page) -> Iterator[Detection]:
     for match in _RENDER_CALL.finditer(page.inline):
         options = match.group("options")
-        sitekey = normalise_sitekey(_option(options, "sitekey", literal=True) or "")
+        raw_key = _option(options, "sitekey", literal=True) or page.resolve(
+            _option(options, "sitekey")
+        )
+        sitekey = normalise_sitekey(raw_key or "")
         if not sitekey:
             continue
         api = match.group(1)
@@ -346,26 +465,31 @@ def _render_calls(page: _Page) -> Iterator[Detection]:
         form = page.form_index(container)
         if form is None and container is None:
             form = page.only_form()
-        size = _option(options, "size")
-        action = _option(options, "action")
+        size = _option(options, "size", literal=True)
+        kind = _RENDER_PROVIDERS[api]
         captcha = Captcha(
-            kind=_RENDER_PROVIDERS[api],
+            kind=kind,
             sitekey=sitekey,
             page_url=page.url,
-            action=action,
-            cdata=_option(options, "cData"),
-            page_data=_option(options, "chlPageData"),
+            action=_option(options, "action", literal=True),
+            cdata=_option(options, "cData", literal=True),
+            page_data=_option(options, "chlPageData", literal=True),
             invisible=(size or "").lower() == "invisible",
-            enterprise=api == "grecaptcha.enterprise",
+            enterprise=api == "grecaptcha.enterprise" or (kind != "hcaptcha" and page.enterprise),
             callback=_option(options, "callback"),
+            fields=page.hcaptcha_fields if kind == "hcaptcha" else TOKEN_FIELDS[kind],
         )
         if api.startswith("grecaptcha"):
-            captcha = _with_verdict(page, captcha, container, size)
+            captcha = _with_verdict(page, captcha, container, size, _option(options, "badge"))
         yield Detection(captcha, form)
 
 
 def _with_verdict(
-    page: _Page, captcha: Captcha, container: Selector | None, size: str | None
+    page: _Page,
+    captcha: Captcha,
+    container: Selector | None,
+    size: str | None,
+    badge: str | None,
 ) -> Captcha:
     tag = "" if container is None else str(container.root.tag).lower()
     verdict = recaptcha_verdict(
@@ -375,10 +499,9 @@ def _with_verdict(
             input_type=container.attrib.get("type") if container is not None else None,
             size=size,
             action=captcha.action,
-            has_callback=captcha.callback is not None,
+            badge=badge,
             render_keys=page.render_keys,
-            execute_keys=frozenset(page.execute_actions),
-            enterprise=captcha.enterprise or page.enterprise,
+            execute_keys=page.execute_keys,
         )
     )
     return replace(
@@ -409,26 +532,30 @@ def _funcaptcha(page: _Page) -> Iterator[Detection]:
 
 
 def _option(options: str, name: str, *, literal: bool = False) -> str | None:
-    """A render option's value; ``literal`` refuses names of variables (a site
-    key read from the DOM at run time is no key we know)."""
-    word = "" if literal else r"|(?P<w>[\w.$]+)"
+    """A render option's value. ``literal`` takes only a string written out;
+    otherwise a name is taken too (a callback's, or a variable's for the
+    caller to resolve), never a function written in place."""
+    word = "" if literal else r"|(?P<w>[A-Za-z_$][\w.$]*)"
     match = re.search(
         rf"['\"]?\b{re.escape(name)}['\"]?\s*:\s*(?:(['\"])(?P<s>[^'\"]*)\1{word})",
         options,
     )
     if match is None:
         return None
-    return match.group("s") if match.group("s") is not None else match.group("w")
+    if match.group("s") is not None:
+        return match.group("s")
+    value = match.group("w")
+    return None if value in _NOT_NAMES else value
 
 
-def _with_form_fields(sel: Selector, detection: Detection) -> Captcha:
+def _with_form_fields(page: _Page, detection: Detection) -> Captcha:
     """Add the form's own empty hidden fields named for a captcha (``recaptcha_token``,
     say): pages that copy the token somewhere of their own read it from there."""
     captcha = detection.captcha
     default = TOKEN_FIELDS[captcha.kind]
-    if detection.form is None or captcha.fields[: len(default)] != default:
-        return captcha
-    form = sel.xpath("//form")[detection.form]
+    if detection.form is None or captcha.fields[:1] != default[:1]:
+        return captcha  # no form, or a response field the widget was told to use
+    form = page.forms[detection.form]
     own = [
         name
         for name in form.xpath(".//input[@type='hidden'][not(@value) or @value='']/@name").getall()

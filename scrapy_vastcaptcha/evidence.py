@@ -14,8 +14,11 @@ rules, first match wins:
    is a score key: v3, certain, whatever element and field name carry it.
    django-recaptcha's v3 widget is ``<input type="hidden" class="g-recaptcha"
    data-sitekey="KEY">`` next to ``api.js?render=KEY``.
-2. **An explicit invisible size.** ``data-size="invisible"`` (or ``size:
+2. **An invisible-only parameter.** ``data-size="invisible"`` (or ``size:
    'invisible'`` in a render call) is a v2-only parameter: invisible v2, certain.
+   So is a badge position (``data-badge`` or the render option ``badge``):
+   only an invisible widget has a badge to place (Joomla's Convert Forms and
+   CakePHP's invisible-reCAPTCHA plugin render such elements).
 3. **A field, not a widget.** A ``g-recaptcha`` ``<input>`` that is not a
    submit control (typically a hidden input) cannot show a checkbox: it only
    holds a token, which is how v3 integrations look. v3, not certain; the
@@ -30,10 +33,15 @@ rules, first match wins:
 5. **Anything else** (a ``<div>``, or a ``render()`` call into an element we
    cannot see): v2 checkbox, certain; invisible only by rule 2.
 
+Enterprise is not part of the verdict: it is which script serves the widget
+(``enterprise.js``, ``grecaptcha.enterprise``), read by each detector and
+carried to the task on :attr:`scrapy_vastcaptcha.captcha.Captcha.enterprise`.
+
 ``invisible`` says the widget shows no checkbox: an explicit invisible size,
 or an element that cannot hold one (a submit control, a token field). The v3
 task ignores it; it is set on v3 verdicts too so that a v3 guess retried as
-its v2 ``alternative`` is solved as the invisible v2 it would then be.
+its v2 ``alternative`` is solved as the invisible v2 it would then be (the
+flag is the same whichever of the two kinds is tried).
 
 ``alternative`` is what to try next when the site rejects a token solved as
 ``kind``: a wrong guess then costs one extra solve, not every attempt.
@@ -70,12 +78,12 @@ class RecaptchaEvidence:
     size: str | None = None
     #: ``data-action`` or the render option ``action``.
     action: str | None = None
-    has_callback: bool = False
+    #: ``data-badge`` or the render option ``badge`` (where the page placed one).
+    badge: str | None = None
     #: Keys named by ``api.js``/``enterprise.js`` ``?render=KEY`` (not ``explicit``/``onload``).
     render_keys: frozenset[str] = frozenset()
     #: Keys passed to ``grecaptcha[.enterprise].execute(KEY, ...)``.
     execute_keys: frozenset[str] = frozenset()
-    enterprise: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,10 +94,9 @@ class RecaptchaVerdict:
     invisible: bool
     #: False when the page cannot tell v2 from v3.
     certain: bool
-    #: The other kind to try if the site rejects the token (None when certain).
+    #: The other kind to try if the site rejects the token (None when certain);
+    #: ``invisible`` holds for it too.
     alternative: str | None
-    #: The ``invisible`` flag to use when solving as ``alternative``.
-    alternative_invisible: bool = False
     #: Which rule decided, for logs and debugging.
     reason: str = ""
 
@@ -107,10 +114,12 @@ def recaptcha_verdict(evidence: RecaptchaEvidence) -> RecaptchaVerdict:
         )
     if (evidence.size or "").strip().lower() == "invisible":
         return RecaptchaVerdict(V2, True, True, None, reason="data-size invisible")
+    if (evidence.badge or "").strip():
+        return RecaptchaVerdict(V2, True, True, None, reason="badge (invisible widgets only)")
     if field:
-        return RecaptchaVerdict(V3, True, False, V2, True, reason="token field, not a widget")
+        return RecaptchaVerdict(V3, True, False, V2, reason="token field, not a widget")
     if bound:
         if evidence.action:
-            return RecaptchaVerdict(V3, True, False, V2, True, reason="button with data-action")
-        return RecaptchaVerdict(V2, True, False, V3, False, reason="bound to a button")
+            return RecaptchaVerdict(V3, True, False, V2, reason="button with data-action")
+        return RecaptchaVerdict(V2, True, False, V3, reason="bound to a button")
     return RecaptchaVerdict(V2, False, True, None, reason="checkbox widget")

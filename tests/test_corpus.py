@@ -2,7 +2,8 @@
 
 Each page is compared with the truth in expected.json, read by hand from the
 page: every widget's kind, site key, action, invisible flag, Enterprise flag
-and form, and no extra widgets.
+and form, and no extra widgets; where the truth names them, fields the token
+must go into and fields it must stay out of.
 """
 
 from __future__ import annotations
@@ -67,8 +68,11 @@ def test_page_detected_as_read_by_hand(page: str) -> None:
     assert sorted(observed(found), key=key) == sorted(expected(TRUTH[page]), key=key)
     fields = {(d.captcha.kind, d.captcha.sitekey, d.form): d.captcha.fields for d in found}
     for widget in TRUTH[page]:
+        got = fields[widget["kind"], widget["sitekey"], widget["form"]]
         for name in widget.get("fields_include", ()):
-            assert name in fields[widget["kind"], widget["sitekey"], widget["form"]]
+            assert name in got
+        for name in widget.get("fields_exclude", ()):
+            assert name not in got
     if TRUTH[page]:
         assert might_have_captcha(html.encode())
 

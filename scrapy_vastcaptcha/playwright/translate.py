@@ -66,10 +66,8 @@ def recaptcha_evidence(
         input_type=_text(raw.get("inputType")),
         size=size,
         action=_action(raw),
-        has_callback=isinstance(record.get("callback"), Mapping),
         render_keys=render_keys,
         execute_keys=_keys(page.get("executeKeys")),
-        enterprise=bool(record.get("enterprise")),
     )
 
 
