@@ -672,3 +672,37 @@ def _reactor() -> Any:
     from twisted.internet import reactor
 
     return reactor
+
+
+@pytest_twisted.ensureDeferred
+async def test_cancelling_while_a_dropped_poll_is_sent_again(server: RawServer) -> None:
+    def poll(req: Req) -> None:
+        if req.index:
+            req.conn.close()  # dropped on the kept connection; held on the fresh one
+
+    server.on("getTaskResult", poll)
+    client = client_for(server)
+    doomed = client.solve(task())
+    await server.wait(
+        lambda: any(r.method == "getTaskResult" and not r.index for r in server.requests)
+    )
+    doomed.cancel()
+    with pytest.raises(defer.CancelledError):
+        await doomed
+    await client.close()
+    assert server.methods() == ["createTask", "getTaskResult", "getTaskResult"]
+    await all_closed(server)
+
+
+@pytest_twisted.ensureDeferred
+async def test_compressed_answers_are_decoded_through_an_agent_too(server: RawServer) -> None:
+    from twisted.web.client import Agent, HTTPConnectionPool
+
+    pool = HTTPConnectionPool(_reactor(), persistent=False)
+    server.on("getTaskResult", send(gzipped(READY)))
+    client = client_for(server, agent=Agent(_reactor(), pool=pool))
+    result = await solve_and_close(client)
+    await pool.closeCachedConnections()
+    assert result.token == "the-token"
+    assert server.requests[-1].headers["accept-encoding"] == "identity"
+    await all_closed(server)
