@@ -52,10 +52,9 @@ reactor thread of its own. For synchronous Playwright use
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Collection, Generator, Mapping, Sequence
+from collections.abc import Collection, Generator, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from scrapy_vastcaptcha.api.credentials import ApiKey
 from scrapy_vastcaptcha.api.errors import (
@@ -67,7 +66,6 @@ from scrapy_vastcaptcha.api.errors import (
     TooManyCaptchasError,
     WidgetNotReadyError,
 )
-from scrapy_vastcaptcha.api.tasks import Task
 from scrapy_vastcaptcha.captcha import TOKEN_LIFETIMES
 from scrapy_vastcaptcha.playwright import flow
 from scrapy_vastcaptcha.playwright.auto import (
@@ -86,7 +84,7 @@ from scrapy_vastcaptcha.playwright.results import (
 )
 from scrapy_vastcaptcha.playwright.scripts import hook_script
 from scrapy_vastcaptcha.playwright.solving import AsyncClient, LoopSolver
-from scrapy_vastcaptcha.playwright.steps import Flow, Outcome, run_async
+from scrapy_vastcaptcha.playwright.steps import run_async_until
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext, Frame, Page
@@ -103,6 +101,7 @@ __all__ = [
     "ImageCaptureError",
     "InjectionError",
     "ReactorMismatchError",
+    "SolveTimeoutError",
     "TooManyCaptchasError",
     "WidgetNotReadyError",
     "auto_solve",
@@ -114,10 +113,6 @@ __all__ = [
 DEFAULT_WAIT = 10.0
 DEFAULT_TIMEOUT = 180.0
 DEFAULT_MIN_SCORE = 0.7
-# beyond the overall timeout, for the last browser calls to return
-_GRACE = 5.0
-
-T = TypeVar("T")
 
 
 async def install_hooks(target: BrowserContext | Page) -> None:
@@ -158,7 +153,9 @@ async def find_captchas(
         min_score=min_score,
         action=action,
     )
-    detection = await _run(flow.find(page, options), None, timeout)
+    detection = await run_async_until(
+        flow.find(page, options), None, options.deadline, f"the {timeout:g} s timeout"
+    )
     return detection.found
 
 
@@ -224,7 +221,12 @@ async def solve_captchas(
         client, api_key, api_url, solve_timeout=timeout, poll_interval=poll_interval
     )
     try:
-        return await _run(flow.solve(page, options), solver.solve_all, timeout)
+        return await run_async_until(
+            flow.solve(page, options),
+            solver.solve_all,
+            options.deadline,
+            f"the {timeout:g} s timeout",
+        )
     finally:
         await solver.close()
 
@@ -310,14 +312,3 @@ class _AutoStart:
     ) -> None:
         if self._solver is not None:
             await self._solver.stop()
-
-
-async def _run(
-    job: Flow[T],
-    solve: Callable[[Sequence[Task], float], Awaitable[list[Outcome]]] | None,
-    timeout: float,
-) -> T:
-    try:
-        return await asyncio.wait_for(run_async(job, solve), timeout + _GRACE)
-    except asyncio.TimeoutError:
-        raise SolveTimeoutError(f"the page was not done within the {timeout:g} s timeout") from None

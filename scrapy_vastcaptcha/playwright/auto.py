@@ -25,19 +25,18 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any
 
 from scrapy_vastcaptcha.api.credentials import ApiKey
 from scrapy_vastcaptcha.api.errors import SolveTimeoutError, TooManyCaptchasError
-from scrapy_vastcaptcha.api.tasks import Task
 from scrapy_vastcaptcha.playwright import flow
 from scrapy_vastcaptcha.playwright.results import CaptchaResult, FoundCaptcha
 from scrapy_vastcaptcha.playwright.scripts import hook_script
 from scrapy_vastcaptcha.playwright.solving import AsyncClient, LoopSolver
-from scrapy_vastcaptcha.playwright.steps import Outcome, run_async
+from scrapy_vastcaptcha.playwright.steps import SolveAll, run_async
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +48,6 @@ DEFAULT_MAX_REFRESHES = 3
 #: lifetime): time for the new solve to finish while the old token still works.
 REFRESH_AHEAD = 30.0
 
-SolveAll = Callable[[Sequence[Task], float], Awaitable[list[Outcome]]]
 WidgetKey = tuple[Any, str | None, str]
 
 # The solver each target's binding currently calls. A binding cannot be

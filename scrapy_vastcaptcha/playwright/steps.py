@@ -1,4 +1,4 @@
-"""The two drivers that run a helper flow: one awaits, one blocks.
+"""The drivers that run a helper flow: one awaits, one blocks.
 
 A flow (see :mod:`.flow`) is a generator that yields :class:`Call` and
 :class:`Solve` steps and receives their results. Playwright's async and sync
@@ -9,11 +9,14 @@ step are thrown back into the flow, which decides what they mean.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from scrapy_vastcaptcha.api.client import SolveResult
+from scrapy_vastcaptcha.api.errors import SolveTimeoutError
 from scrapy_vastcaptcha.api.tasks import Task
 
 T = TypeVar("T")
@@ -41,11 +44,14 @@ class Solve:
 Step = Call | Solve
 Flow = Generator[Step, Any, T]
 Outcome = SolveResult | Exception
+#: What performs :class:`Solve` steps under the async API.
+SolveAll = Callable[[Sequence[Task], float], Awaitable[list[Outcome]]]
+
+#: Beyond a flow's deadline: time for its last browser calls to return.
+GRACE = 5.0
 
 
-async def run_async(
-    flow: Flow[T], solve: Callable[[Sequence[Task], float], Awaitable[list[Outcome]]] | None = None
-) -> T:
+async def run_async(flow: Flow[T], solve: SolveAll | None = None) -> T:
     """Run ``flow`` with the async Playwright API; ``solve`` performs :class:`Solve` steps."""
     driver = _Driver(flow)
     step = driver.advance()
@@ -57,6 +63,23 @@ async def run_async(
         else:
             step = driver.advance(value)
     return driver.result
+
+
+async def run_async_until(flow: Flow[T], solve: SolveAll | None, deadline: float, limit: str) -> T:
+    """:func:`run_async` for at most :data:`GRACE` seconds past ``deadline``
+    (on ``time.monotonic()``).
+
+    A flow's own waits and solves end by its deadline; one still running after
+    the grace is stuck in a page that stopped answering, and is cancelled with
+    a :class:`SolveTimeoutError` that names ``limit`` (what set the deadline).
+    """
+    seconds = deadline + GRACE - time.monotonic()
+    try:
+        return await asyncio.wait_for(run_async(flow, solve), seconds)
+    except asyncio.TimeoutError:
+        raise SolveTimeoutError(
+            f"the page was not done within {limit}: it stopped answering"
+        ) from None
 
 
 def run_sync(
