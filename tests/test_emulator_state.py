@@ -157,7 +157,7 @@ def test_task_id_must_be_a_string(state: EmulatorState, task_id: object) -> None
         task("RecaptchaV2Task", isInvisible=True, proxy="user:pa:ss@proxy.example:3128"),
         task("RecaptchaV3Task", pageAction="login", minScore=0.7, isEnterprise=True),
         task("RecaptchaV2Task", isEnterprise=True, enterprisePayload={"s": "abc"}),
-        task("HCaptchaTask", invisible=True, enterprise=True, rqdata="rq", proxy="10.0.0.1:80"),
+        task("HCaptchaTask", invisible=True, enterprise=True, rqdata="rq", proxy="u:p@10.0.0.1:80"),
         task("TurnstileTask", action="login", cData="c", chlPageData="p", invisible=False),
         task("FunCaptchaTask", data={"blob": "b", "custom_cookies": {"a": "1"}}),
         task("ImageToTextTask", case=True, numeric=0),
@@ -383,13 +383,24 @@ def test_failed_tasks_are_not_charged(clock: FakeClock) -> None:
     assert call(state, "getBalance") == {"balance": 10.0}
 
 
-def test_insufficient_balance_refuses_new_tasks(state: EmulatorState) -> None:
-    state.set_account(KEY, balance=0.0015)
-    assert error_code(call(state, "createTask", task=task())) == "ERROR_INSUFFICIENT_BALANCE"
-    create(state, task("ImageToTextTask"))  # 0.001 is still enough for an image
-    state.set_account(KEY, balance=0.0009)
-    body = call(state, "createTask", task=task("ImageToTextTask"))
-    assert error_code(body) == "ERROR_INSUFFICIENT_BALANCE"
+def test_solving_needs_a_balance_of_at_least_a_tenth_of_a_cent(state: EmulatorState) -> None:
+    # vastcap-api.md, getBalance: "Solving needs at least $0.001" (whatever the task costs)
+    for type_ in ("RecaptchaV2Task", "ImageToTextTask"):
+        state.set_account(KEY, balance=0.001)
+        create(state, task(type_))
+        state.set_account(KEY, balance=0.0009)
+        body = call(state, "createTask", task=task(type_))
+        assert error_code(body) == "ERROR_INSUFFICIENT_BALANCE"
+    assert len(state.tasks()) == 2
+
+
+def test_balance_charged_down_to_the_minimum_still_solves(clock: FakeClock) -> None:
+    # 0.003 - 0.002 is 0.0009999... in floats: still the documented minimum
+    state = make_state(clock, default_balance=0.003)
+    create(state, task())
+    clock.advance(2.0)
+    assert call(state, "getBalance") == {"balance": 0.001}
+    create(state, task())
 
 
 # -- error styles ------------------------------------------------------------

@@ -13,7 +13,14 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 API_METHODS: tuple[str, ...] = ("createTask", "getTaskResult", "getBalance")
-FAULT_NAMES: tuple[str, ...] = ("http_5xx", "malformed", "drop", "slow", "unsolvable")
+FAULT_NAMES: tuple[str, ...] = (
+    "http_5xx",
+    "malformed",
+    "drop",
+    "slow",
+    "unsolvable",
+    "proxy_failure",
+)
 ERROR_STYLES: tuple[str, ...] = ("nested", "flat")
 
 ErrorStyle = Literal["nested", "flat"]
@@ -103,7 +110,9 @@ class EmulatorConfig:
 
     Times are in seconds, prices in USD. ``faults`` maps each fault name in
     :data:`FAULT_NAMES` to a probability 0..1; transport faults (``http_5xx``,
-    ``malformed``, ``drop``, ``slow``) hit only the methods in ``fault_methods``.
+    ``malformed``, ``drop``, ``slow``) hit only the methods in ``fault_methods``;
+    task faults fail a task when it is due: ``unsolvable`` any task,
+    ``proxy_failure`` a task that carries a ``proxy``.
     """
 
     solve_time: tuple[float, float] = (5.0, 30.0)

@@ -16,6 +16,11 @@ ERROR_DESCRIPTIONS: dict[str, str] = {
     "ERROR_TASK_NOT_FOUND": "Task not found",
     "ERROR_VALIDATION_FAILED": "Validation failed",
     "ERROR_NO_SLOT_AVAILABLE": "No slot available, try again later",
+    "ERROR_PROXY_CONNECTION_FAILED": "Proxy connection failed",
+    # the emulator's own codes for requests that reach no API method (the
+    # service documents none; anti-captcha-style peers use ERROR_NO_SUCH_METHOD)
+    "ERROR_NO_SUCH_METHOD": "No such API method",
+    "ERROR_METHOD_NOT_ALLOWED": "API methods only accept POST",
 }
 
 

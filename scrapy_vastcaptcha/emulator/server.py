@@ -6,6 +6,23 @@ URL layout (all bodies JSON):
 - ``POST /siteverify``: token check for sites (form-encoded or JSON).
 - ``/_emulator/...``: control API for tests and benchmarks
   (``POST reset``, ``GET|POST config``, ``GET stats``, ``GET tasks``, ``POST accounts``).
+
+The API answers HTTP 200 with ``application/json`` whether the call succeeded
+or not, the error being in the body, as the service's clients expect. Where
+the service documents nothing, the emulator answers as follows, its bodies in
+the configured error style:
+
+- The body is read as JSON whatever ``Content-Type`` says (clients that send
+  no such header, or ``text/plain``, are served); a body that is not a JSON
+  object is ``ERROR_VALIDATION_FAILED`` (HTTP 200).
+- Any other verb than POST on an API method: HTTP 405, ``Allow: POST``,
+  ``ERROR_METHOD_NOT_ALLOWED``.
+- A path that names no method or endpoint (``/api/solver/nope``,
+  ``/api/solver``, ``/``): HTTP 404, ``ERROR_NO_SUCH_METHOD`` (the code of the
+  anti-captcha-style peers). A trailing slash after a method name is accepted.
+- Neither counts as a call in the stats: no API method was reached.
+- Transport faults (``http_5xx``, ``malformed``, ``drop``, ``slow``) are
+  drawn per call before the body is read.
 """
 
 # twisted.web's Request, Resource and Site are not annotated; every call into them
@@ -25,6 +42,7 @@ from twisted.web.resource import IResource, Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 
 from .config import API_METHODS, EmulatorConfig
+from .protocol import ApiError, error_body
 from .state import ACCOUNT_FIELDS, EmulatorState, FaultPlan
 
 API_PATH = b"/api/solver"
@@ -118,6 +136,50 @@ class PendingAnswers:
         self._calls.clear()
 
 
+def _send_api_error(
+    request: Request, state: EmulatorState, code: str, description: str, *, status: int
+) -> int:
+    body = error_body(ApiError(code, description), state.config.error_style)
+    _send_json(request, body, status=status)
+    return NOT_DONE_YET
+
+
+class NoSuchPath(Resource):
+    """Any path that names nothing: 404 with an API error body, whatever the verb."""
+
+    isLeaf = True
+
+    def __init__(self, state: EmulatorState) -> None:
+        super().__init__()
+        self._state = state
+
+    def render(self, request: Request) -> int:
+        path = request.path.decode("utf-8", "replace")[:200]
+        known = ", ".join(API_METHODS)
+        description = f"no such API method or path: {path}; API methods: {known}"
+        return _send_api_error(
+            request, self._state, "ERROR_NO_SUCH_METHOD", description, status=404
+        )
+
+
+class Branch(Resource):
+    """A path segment with children; anything else below it, or itself, is a 404."""
+
+    def __init__(self, state: EmulatorState, children: Mapping[bytes, Resource]) -> None:
+        super().__init__()
+        self._missing = NoSuchPath(state)
+        for name, child in children.items():
+            # Resource implements IResource through zope's @implementer, which mypy cannot see
+            self.putChild(name, cast(IResource, child))
+
+    def getChild(self, path: bytes, request: Request) -> IResource:
+        return cast(IResource, self._missing)
+
+    def render(self, request: Request) -> int:
+        result: int = self._missing.render(request)
+        return result
+
+
 class ApiMethod(Resource):
     """One VastCap API method, with the configured transport faults applied."""
 
@@ -128,6 +190,19 @@ class ApiMethod(Resource):
         self._state = state
         self._method = method
         self._pending = pending
+        self._missing = NoSuchPath(state)
+
+    def render(self, request: Request) -> int:
+        if request.postpath not in ([], [b""]):
+            result: int = self._missing.render(request)
+            return result
+        if request.method != b"POST":
+            request.setHeader(b"allow", b"POST")
+            description = f"{self._method} only accepts POST with a JSON body"
+            return _send_api_error(
+                request, self._state, "ERROR_METHOD_NOT_ALLOWED", description, status=405
+            )
+        return self.render_POST(request)
 
     def render_POST(self, request: Request) -> int:
         plan = self._state.begin_call(self._method)
@@ -228,14 +303,6 @@ def _reset(state: EmulatorState) -> dict[str, Any]:
     return {"ok": True}
 
 
-def _branch(children: Mapping[bytes, Resource]) -> Resource:
-    node = Resource()
-    for name, child in children.items():
-        # Resource implements IResource through zope's @implementer, which mypy cannot see
-        node.putChild(name, cast(IResource, child))
-    return node
-
-
 def build_site_root(state: EmulatorState, pending: PendingAnswers) -> Resource:
     """The resource tree serving ``state``."""
     solver = {method.encode(): ApiMethod(state, method, pending) for method in API_METHODS}
@@ -249,12 +316,13 @@ def build_site_root(state: EmulatorState, pending: PendingAnswers) -> Resource:
         b"tasks": Control(get=state.tasks),
         b"accounts": Control(post=lambda data: _set_account(state, data)),
     }
-    return _branch(
+    return Branch(
+        state,
         {
-            b"api": _branch({b"solver": _branch(solver)}),
+            b"api": Branch(state, {b"solver": Branch(state, solver)}),
             b"siteverify": SiteVerify(state),
-            b"_emulator": _branch(control),
-        }
+            b"_emulator": Branch(state, control),
+        },
     )
 
 

@@ -6,6 +6,26 @@ reproduces a run and tests can step time by hand. Task ids and tokens come from
 a second generator that is never reseeded: after a reset they must not repeat,
 or a client left over from an earlier test could hit a new test's task.
 Task progress is computed lazily from the clock whenever someone looks.
+
+How the service is emulated where its documentation is silent:
+
+- Any ``clientKey`` starting with ``vastCap_`` (the SDK's examples) is an
+  account with ``default_balance``; other keys exist only through
+  :meth:`EmulatorState.set_account`. The key is read from the body only.
+- Checks run in this order: the body is a JSON object (else
+  ``ERROR_VALIDATION_FAILED``), the key and its account's standing, then the
+  method's own fields; createTask then checks the balance (at least $0.001,
+  as documented) and the capacity (``ERROR_NO_SLOT_AVAILABLE``).
+- The balance is charged when a task is solved, never for a failed task.
+- A task that fails answers ``status`` "failed" or "error" (both spellings
+  are documented; each task keeps one), with the nested ``error`` object.
+  Failures are drawn when the task is created: a proxy whose host is under
+  the reserved ``.invalid`` domain, or the ``proxy_failure`` fault, gives
+  ``ERROR_PROXY_CONNECTION_FAILED``; the ``unsolvable`` fault gives
+  ``ERROR_CAPTCHA_UNSOLVABLE``.
+- A task id is a UUID string, known only to the key that created it, for
+  ``task_ttl`` seconds (~5 minutes); after that, ``ERROR_TASK_NOT_FOUND``.
+  A non-string ``taskId`` is ``ERROR_VALIDATION_FAILED``.
 """
 
 from __future__ import annotations
@@ -68,7 +88,7 @@ class Task:
     created_at: float
     ready_at: float
     price: float
-    unsolvable: bool
+    failure: str | None  # the error code the task fails with when due; None if it succeeds
     failure_status: str
     status: str = "processing"
     solution: dict[str, Any] | None = None
@@ -87,11 +107,18 @@ class Task:
             "delivered_at": self.delivered_at,
             "polls": self.polls,
             "status": self.status,
+            "error_code": self.failure if self.status == "failed" else None,
+            "invisible": self.spec.invisible,
         }
 
 
 def _bool_field(fields: Mapping[str, Any], name: str) -> bool:
     return fields.get(name) is True
+
+
+def _unreachable(host: str) -> bool:
+    """A proxy host no resolver knows: the ``.invalid`` domain is reserved (RFC 2606)."""
+    return host == "invalid" or host.endswith(".invalid")
 
 
 class EmulatorState:
@@ -236,7 +263,8 @@ class EmulatorState:
             raise ApiError("ERROR_VALIDATION_FAILED", str(exc)) from exc
         config = self.config
         price = config.image_price if spec.family is None else config.token_price
-        if account.balance < max(price, MIN_BALANCE):
+        # rounded: a balance charged down by float steps must not miss the boundary
+        if round(account.balance, 9) < MIN_BALANCE:
             raise ApiError("ERROR_INSUFFICIENT_BALANCE")
         self._advance(now)
         if len(self._pending) >= config.capacity:
@@ -250,12 +278,22 @@ class EmulatorState:
             created_at=now,
             ready_at=now + self._rng.uniform(*config.solve_time),
             price=price,
-            unsolvable=self._roll(config.fault_rate("unsolvable")),
+            failure=self._draw_failure(spec),
             failure_status="failed" if task_uuid.int % 2 == 0 else "error",
         )
         self._tasks[task.task_id] = task
         heapq.heappush(self._pending, (task.ready_at, len(self._tasks), task.task_id))
         return success_body({"taskId": task.task_id}, config.error_style)
+
+    def _draw_failure(self, spec: TaskSpec) -> str | None:
+        # the unsolvable draw always comes first, so seeded runs without a
+        # proxy fault draw the same numbers as before that fault existed
+        unsolvable = self._roll(self.config.fault_rate("unsolvable"))
+        if spec.proxy_host is not None and (
+            _unreachable(spec.proxy_host) or self._roll(self.config.fault_rate("proxy_failure"))
+        ):
+            return "ERROR_PROXY_CONNECTION_FAILED"
+        return "ERROR_CAPTCHA_UNSOLVABLE" if unsolvable else None
 
     def _get_task_result(self, payload: Mapping[str, Any], now: float) -> dict[str, Any]:
         _, account = self._account(payload)
@@ -277,7 +315,7 @@ class EmulatorState:
         if task.status == "processing":
             return success_body({"status": "processing"}, style)
         if task.status == "failed":
-            error = ApiError("ERROR_CAPTCHA_UNSOLVABLE")
+            error = ApiError(task.failure or "ERROR_CAPTCHA_UNSOLVABLE")
             self._errors["getTaskResult"][error.code] += 1
             return task_failure_body(error, task.failure_status, style)
         if task.delivered_at is None:
@@ -298,7 +336,7 @@ class EmulatorState:
             self._finish(self._tasks[task_id])
 
     def _finish(self, task: Task) -> None:
-        if task.unsolvable:
+        if task.failure is not None:
             task.status = "failed"
             return
         task.status = "ready"

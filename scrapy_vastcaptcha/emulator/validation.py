@@ -1,4 +1,18 @@
-"""Checks on a createTask ``task`` object, one rule per field, as the service documents them."""
+"""Checks on a createTask ``task`` object, one rule per field, as the service documents them.
+
+Documented fields are type-checked per task type; any other field is kept as
+sent and otherwise ignored, as JSON APIs do with keys they do not know. That
+includes the invisible flag under the other type's spelling: reCAPTCHA v2
+reads ``isInvisible``, hCaptcha and Turnstile read ``invisible``, and the
+emulator reports which one it understood (:attr:`TaskSpec.invisible`).
+
+Where the service publishes nothing, the emulator decides (and says so here):
+``minScore`` must lie in 0.1..0.9 (the scores v3 gives); ``proxy`` must be
+exactly ``login:password@host:port`` (the one documented form: no scheme, no
+bare ``host:port``, the host a name, an IPv4 address or a bracketed IPv6
+address); an image ``body`` must be plain standard base64 (no ``data:``
+prefix, no line breaks or spaces, padded).
+"""
 
 from __future__ import annotations
 
@@ -22,8 +36,16 @@ TASK_FAMILIES: dict[str, str | None] = {
 
 MIN_SCORE_RANGE = (0.1, 0.9)
 
-# login:password@host:port or host:port; a scheme is not allowed
-_PROXY = re.compile(r"(?:[^:@/\s]+:[^@/\s]+@)?(?P<host>[A-Za-z0-9.-]+):(?P<port>\d{1,5})")
+# login:password@host:port, as documented; the password may hold ":" but not "@"
+_PROXY = re.compile(
+    r"[^:@/\s]+:[^@/\s]+@(?P<host>[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(?P<port>\d{1,5})"
+)
+# the field each task type reads its invisible flag from
+INVISIBLE_FLAGS: dict[str, str] = {
+    "RecaptchaV2Task": "isInvisible",
+    "HCaptchaTask": "invisible",
+    "TurnstileTask": "invisible",
+}
 
 
 class TaskValidationError(ValueError):
@@ -32,12 +54,22 @@ class TaskValidationError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class TaskSpec:
-    """A validated task: its type, token family and the fields as sent."""
+    """A validated task: its type, token family and the fields as sent.
+
+    ``proxy_host`` is the host of the task's proxy (None without one).
+    """
 
     type: str
     family: str | None
     fields: dict[str, Any]
     image: bytes | None = None
+    proxy_host: str | None = None
+
+    @property
+    def invisible(self) -> bool | None:
+        """The invisible flag as this type reads it; None for types without one."""
+        flag = INVISIBLE_FLAGS.get(self.type)
+        return None if flag is None else self.fields.get(flag) is True
 
 
 def _is_bool(value: object) -> bool:
@@ -108,12 +140,12 @@ def _require_site(task: Mapping[str, Any]) -> None:
         raise TaskValidationError("task.websiteKey must be a non-empty string")
 
 
-def _check_proxy(proxy: str) -> None:
+def _proxy_host(proxy: str) -> str:
     match = _PROXY.fullmatch(proxy)
     if match is None or not 1 <= int(match["port"]) <= 65535:
-        raise TaskValidationError(
-            "task.proxy must be login:password@host:port or host:port without a scheme"
-        )
+        # the value itself is not repeated: it holds a password
+        raise TaskValidationError("task.proxy must be login:password@host:port without a scheme")
+    return match["host"].strip("[]").lower()
 
 
 def _check_min_score(score: float) -> None:
@@ -166,10 +198,9 @@ def validate_task(task: object) -> TaskSpec:
         image = _decode_image(fields.get("body"))
     else:
         _require_site(fields)
-    if "proxy" in fields:
-        _check_proxy(fields["proxy"])
+    proxy_host = _proxy_host(fields["proxy"]) if "proxy" in fields else None
     if task_type == "RecaptchaV3Task" and "minScore" in fields:
         _check_min_score(fields["minScore"])
     if task_type == "FunCaptchaTask" and "data" in fields:
         _check_funcaptcha_data(fields["data"])
-    return TaskSpec(task_type, family, fields, image)
+    return TaskSpec(task_type, family, fields, image, proxy_host)
