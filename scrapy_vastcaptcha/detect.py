@@ -67,7 +67,7 @@ _RENDER_CALL = re.compile(
     re.DOTALL,
 )
 _EXECUTE_CALL = re.compile(
-    r"grecaptcha(?:\.enterprise)?\.execute\(\s*"
+    r"grecaptcha(?:\s*\.\s*enterprise)?\s*\.\s*execute\(\s*"
     r"(?:(['\"])(?P<key>[^'\"]+)\1|(?P<name>[A-Za-z_$][\w.$]*))"
     r"(?:\s*,\s*\{(?P<options>[^}]*)\})?",
     re.DOTALL,
@@ -82,6 +82,9 @@ _SCRIPT_TARGETS = re.compile(
     r"""(['"])(?P<s>[^'"]+)\1"""
 )
 _TARGET_NAMES = re.compile(r"""^#([\w-]+)$|\[name=['"]?([^'"\]]+)['"]?\]""")
+# A field a page script creates: `input.name = 'x'`, `setAttribute('name', 'x')`,
+# `.attr('name', 'x')`, or `name="x"` in a string of HTML.
+_CREATED_FIELD = re.compile(r"""\bname\\?['"]?\s*[=:,]\s*\\?['"]([\w\[\]-]+)""")
 # Names, not values: what a render option holding a function looks like.
 _NOT_NAMES = frozenset({"function", "async", "null", "undefined", "true", "false", "new"})
 # A site key is one token of this shape whatever the provider (40-character
@@ -274,10 +277,11 @@ class _Page:
             return None
         return nodes[0] if nodes else None
 
-    def token_targets(self) -> frozenset[str]:
-        """Ids and names the reCAPTCHA scripts of the page look up: where
-        they write the token."""
-        found: set[str] = set()
+    def token_writing(self) -> _TokenWriting:
+        """What the page's reCAPTCHA scripts do with a token: the ids and
+        names they look up, and the fields they create for it."""
+        looked_up: set[str] = set()
+        created: list[str] = []
         for block in self.blocks:
             if "grecaptcha" not in block:
                 continue
@@ -285,10 +289,21 @@ class _Page:
                 text = match.group("s").strip()
                 named = _TARGET_NAMES.findall(text)
                 if named:
-                    found.update(a or b for a, b in named)
+                    looked_up.update(a or b for a, b in named)
                 elif re.fullmatch(r"[\w-]+", text):
-                    found.add(text)  # getElementById('x'), getElementsByName('x')
-        return frozenset(found)
+                    looked_up.add(text)  # getElementById('x'), getElementsByName('x')
+            created += [
+                name
+                for name in _CREATED_FIELD.findall(block)
+                if "captcha" in name.lower() or "token" in name.lower()
+            ]
+        return _TokenWriting(frozenset(looked_up), tuple(dict.fromkeys(created)))
+
+
+@dataclass(frozen=True)
+class _TokenWriting:
+    looked_up: frozenset[str]
+    created: tuple[str, ...]
 
 
 def _all(page: _Page) -> Iterator[Detection]:
@@ -397,8 +412,7 @@ def _v3_from_script(page: _Page) -> Iterator[Detection]:
     keys = page.render_keys | page.execute_keys
     if not keys:
         return
-    targets = page.token_targets()
-    for form, own in _v3_fields(page, targets).items():
+    for form, own in _v3_fields(page, page.token_writing()).items():
         for key in sorted(keys):
             yield Detection(
                 Captcha(
@@ -407,19 +421,20 @@ def _v3_from_script(page: _Page) -> Iterator[Detection]:
                     page_url=page.url,
                     action=page.execute_actions.get(key) or _stated_action(page, form),
                     enterprise=page.enterprise,
-                    fields=(*TOKEN_FIELDS["recaptcha-v3"], *own),
+                    fields=tuple(dict.fromkeys((*TOKEN_FIELDS["recaptcha-v3"], *own))),
                 ),
                 form,
             )
 
 
-def _v3_fields(page: _Page, targets: frozenset[str]) -> dict[int, tuple[str, ...]]:
+def _v3_fields(page: _Page, writing: _TokenWriting) -> dict[int, tuple[str, ...]]:
     """The forms that take a reCAPTCHA v3 token, each with its own fields
     for it. A form takes one when it has a field named for reCAPTCHA
     (``g-recaptcha-response``, ``recaptcha_token``), or an empty hidden
     field named or classed for a captcha (``gcaptcha_token``), or an empty
     hidden field or textarea that the page's reCAPTCHA script writes into
-    (looked up by id or name)."""
+    (looked up by id or name); or when that script creates the token's
+    field and adds it to the form it looks up (or to the page's only form)."""
     taking: dict[int, tuple[str, ...]] = {}
     for index, form in enumerate(page.forms):
         named = bool(form.xpath(_NAMED_FOR_RECAPTCHA))
@@ -429,12 +444,24 @@ def _v3_fields(page: _Page, targets: frozenset[str]) -> dict[int, tuple[str, ...
             name = attrib.get("name") or ""
             marks = f"{name} {attrib.get('id', '')} {attrib.get('class', '')}".lower()
             hidden = field.root.tag == "input"
-            if (hidden and "captcha" in marks) or targets.intersection(
+            if (hidden and "captcha" in marks) or writing.looked_up.intersection(
                 {name, attrib.get("id", "")} - {""}
             ):
                 own.append(name)
         if named or own:
             taking[index] = tuple(dict.fromkeys(n for n in own if n))
+    if writing.created:
+        ids = {
+            index
+            for index, form in enumerate(page.forms)
+            if writing.looked_up.intersection(
+                {form.attrib.get("id", ""), form.attrib.get("name", "")} - {""}
+            )
+        }
+        if not ids and len(page.forms) == 1:
+            ids = {0}
+        for index in ids:
+            taking[index] = tuple(dict.fromkeys((*taking.get(index, ()), *writing.created)))
     return taking
 
 

@@ -217,3 +217,26 @@ def test_cloudflare_interstitial_without_a_key_is_not_a_widget() -> None:
         "document.createElement('script'); cpo.src = "
         "'/cdn-cgi/challenge-platform/h/b/orchestrate/chl_page/v1?ray=1';</script>"
     )
+
+
+def test_v3_token_field_created_by_the_page_script() -> None:
+    # the common tutorial shape: on submit, add the token's field to the form and send it
+    page = (
+        V3_SCRIPT + '<form id="search"><input name="q"></form>'
+        '<form id="contactForm"><input name="email"></form>'
+        "<script>$('#contactForm').submit(function(e) { e.preventDefault();"
+        "grecaptcha.ready(function() { grecaptcha.execute('6Lc-v3-key', {action: 'contact'})"
+        ".then(function(token) { $('#contactForm').prepend('<input type=\"hidden\" "
+        'name="g-recaptcha-response" value="\' + token + \'">\');'
+        "$('#contactForm').unbind('submit').submit(); }); }); });</script>"
+    )
+    captcha, form = one(page)
+    assert (captcha.kind, captcha.action, form) == ("recaptcha-v3", "contact", 1)
+    assert captcha.fields == ("g-recaptcha-response",)
+    # a field created for a form the page does not name, among several forms: no guess
+    assert not found(
+        V3_SCRIPT + "<form><input name='q'></form><form><input name='email'></form>"
+        "<script>document.addEventListener('submit', function(e) { grecaptcha.execute("
+        "'6Lc-v3-key', {action: 'x'}).then(function(t) { var i = document.createElement("
+        "'input'); i.name = 'g-recaptcha-response'; e.target.appendChild(i); }); });</script>"
+    )
