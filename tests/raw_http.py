@@ -14,17 +14,22 @@ mishandle). Tests wait on this record with deadlines, never by sleeping.
 
 from __future__ import annotations
 
+import datetime
 import gzip
+import ipaddress
 import json
 import socket
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from twisted.internet import defer
+from twisted.internet.interfaces import IOpenSSLContextFactory
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 
 @dataclass
@@ -106,10 +111,11 @@ class Conn(Protocol):
 
     def reset(self) -> None:
         """Drop the connection with a TCP RST (what a crashed server or a
-        proxy that gave up sends)."""
+        proxy that gave up sends; under TLS, no close_notify either)."""
         transport: Any = self.transport
-        transport.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        transport.abortConnection()
+        tcp = getattr(transport, "transport", transport)  # under TLS: the TCP transport
+        tcp.socket.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        tcp.abortConnection()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.closed = True
@@ -161,22 +167,68 @@ class RawServer:
                 d.callback(None)
 
 
-def serve() -> Iterator[RawServer]:
+def serve(trusted_pem: Path | None = None) -> Iterator[RawServer]:
     """Generator for a fixture: a :class:`RawServer` on 127.0.0.1; every
-    connection still open at the end is dropped."""
+    connection still open at the end is dropped. With ``trusted_pem``, it
+    speaks TLS with a fresh self-signed certificate written there (point
+    ``SSL_CERT_FILE`` at it for the client to trust it)."""
     from twisted.internet import reactor
 
     server = RawServer()
     factory = Factory.forProtocol(lambda: Conn(server))
     factory.noisy = False
     running: Any = reactor
-    port = running.listenTCP(0, factory, interface="127.0.0.1")
-    server.url = f"http://127.0.0.1:{port.getHost().port}/api/solver"
+    if trusted_pem is None:
+        port = running.listenTCP(0, factory, interface="127.0.0.1")
+    else:
+        port = running.listenSSL(0, factory, _TlsContext(trusted_pem), interface="127.0.0.1")
+    scheme = "http" if trusted_pem is None else "https"
+    server.url = f"{scheme}://127.0.0.1:{port.getHost().port}/api/solver"
     yield server
     port.stopListening()
     for conn in list(server.open):
         transport: Any = conn.transport
         transport.abortConnection()
+
+
+@implementer(IOpenSSLContextFactory)
+class _TlsContext:
+    """A self-signed certificate for 127.0.0.1 (a CA of its own, so that a
+    client given it as its trust store accepts it), its PEM written out."""
+
+    def __init__(self, pem: Path) -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        self.cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False,
+            )
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self.key, hashes.SHA256())
+        )
+        pem.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
+
+    def getContext(self) -> Any:
+        from OpenSSL import SSL
+
+        context = SSL.Context(SSL.TLS_SERVER_METHOD)
+        context.use_certificate(self.cert)
+        context.use_privatekey(self.key)
+        return context
 
 
 # -- answers ---------------------------------------------------------------------

@@ -13,6 +13,7 @@ import json
 import time
 import zlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -706,3 +707,50 @@ async def test_compressed_answers_are_decoded_through_an_agent_too(server: RawSe
     assert result.token == "the-token"
     assert server.requests[-1].headers["accept-encoding"] == "identity"
     await all_closed(server)
+
+
+# -- 6. the same over TLS -------------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RawServer]:
+    trusted = tmp_path / "trusted.pem"
+    monkeypatch.setenv("SSL_CERT_FILE", str(trusted))  # the client trusts this one certificate
+    yield from raw_http.serve(trusted_pem=trusted)
+
+
+@pytest_twisted.ensureDeferred
+async def test_over_tls_a_poll_crossing_an_idle_close_is_sent_again_quietly(
+    tls_server: RawServer,
+) -> None:
+    tls_server.on("getTaskResult", reset_on_reused(), answer_json(READY))
+    events = Events()
+    client = client_for(tls_server, on_event=events)
+    result = await solve_and_close(client, events)
+    assert result.token == "the-token"
+    assert retries(events) == []
+    assert tls_server.methods() == ["createTask", "getTaskResult", "getTaskResult"]
+    await all_closed(tls_server)
+
+
+@pytest_twisted.ensureDeferred
+async def test_over_tls_a_reset_mid_body_is_retried_not_blamed_on_the_certificate(
+    tls_server: RawServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    arrivals = client_reads.watch(monkeypatch)
+    held: list[Req] = []
+    tls_server.on("getTaskResult", partly(held), answer_json(READY))
+    events = Events()
+    client = client_for(tls_server, on_event=events)
+    solving = client.solve(task())
+    await arrivals.wait_for(PARTIAL)
+    held[0].conn.reset()
+    try:
+        result = await solving
+    finally:
+        await client.close()
+        await turn()
+    assert result.token == "the-token"
+    (retry,) = retries(events)
+    assert type(retry.error) is TransportError
+    await all_closed(tls_server)
