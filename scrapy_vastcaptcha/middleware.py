@@ -18,7 +18,9 @@ what the page needs, :mod:`~scrapy_vastcaptcha.sessions` says whether
 another request is already solving it, the client solves, and
 :mod:`~scrapy_vastcaptcha.resubmit` builds the request that carries the
 tokens. What a request carries between rounds is a
-:class:`~scrapy_vastcaptcha.state.SolveState`.
+:class:`~scrapy_vastcaptcha.state.SolveState`. What becomes of the crawl when
+no more tasks may be created (an account error, a spending limit) is
+:mod:`~scrapy_vastcaptcha.stops`'s job.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ from scrapy_vastcaptcha.sessions import (
     declared_or_evident,
     response_evidence,
 )
-from scrapy_vastcaptcha.state import STATE_KEY, SolveState, with_state
+from scrapy_vastcaptcha.state import SolveState, with_state
+from scrapy_vastcaptcha.stops import CrawlActions, PendingSolvesPipeline, RunStop, stops_the_run
 
 __all__ = ["STATS", "CaptchaError", "PendingSolvesPipeline", "VastCaptchaMiddleware"]
 
@@ -157,11 +160,20 @@ class VastCaptchaMiddleware:
         self._ids = itertools.count(1)
         self._slots = defer.DeferredSemaphore(config.max_concurrent)
         self._shared: SharedChallenges[Request] = SharedChallenges()
-        #: Whether the run's stop (the client holds it) was logged and acted on,
-        #: and how many failures still have to reach their errbacks before the
-        #: spider closes.
-        self._stop_announced = False
-        self._undelivered = 0
+        self._stops = RunStop(
+            self.client,
+            self.budget,
+            crawler.settings,
+            CrawlActions(
+                cancel_pending=self._cancel_pending,
+                drain_waiting=self._shared.drain,
+                crawl=self._crawl,
+                fail=self._deliver_failure,
+                close_spider=self._close_spider,
+                count=self.count,
+                budget_stats=self._budget_stats,
+            ),
+        )
         self._solved = 0
         self._failed = 0
         self._summary: LoopingCall | None = None
@@ -201,8 +213,7 @@ class VastCaptchaMiddleware:
         meta = request.meta
         state = SolveState.from_meta(meta)
         if state is not None and state.failure is not None:
-            if self._stop is not None and state.failure.code == error_code(self._stop):
-                self._delivered()
+            self._stops.failure_delivered(state.failure.code)
             raise CaptchaError(state.failure.code, state.failure.message)
         if meta.get(META_KEY) is False:
             return None
@@ -218,8 +229,9 @@ class VastCaptchaMiddleware:
         if age <= self.config.token_max_age:
             return None
         self.count("token_expired")
-        if self._check_stop() is not None:
-            return self._stopped(request)
+        if self._stops.check() is not None:
+            self._stops.stopped(request)
+            return _held(request)
         refusal = self._over_budget(state, len(state.captchas))
         if refusal is not None:
             raise self._gave_up(
@@ -274,8 +286,9 @@ class VastCaptchaMiddleware:
         if state is None:
             # Remember what the user asked for: the resubmission's meta is ours.
             state = SolveState(spec=meta.get(META_KEY))
-        if self._check_stop() is not None:
-            return self._stopped(request)
+        if self._stops.check() is not None:
+            self._stops.stopped(request)
+            return _held(request)
         refusal = self._over_budget(state, len(plan.captchas))
         if refusal is not None:
             raise self._gave_up(
@@ -307,7 +320,7 @@ class VastCaptchaMiddleware:
             self.count("coalesced")
             # Kept as it was sent: released, it goes again as it was.
             self._shared.wait(key, request.replace(dont_filter=True))
-            return request.replace(meta={**meta, PARKED_KEY: 0}, dont_filter=True)
+            return _held(request)
         state = replace(state, challenge=key if decision == "lead" else None, waited=False)
         return self._park(request.replace(meta=with_state(meta, state)), state)
 
@@ -422,7 +435,7 @@ class VastCaptchaMiddleware:
 
     async def _run(self, job_id: int, job: _Job) -> None:
         try:
-            if (stop := self._check_stop()) is not None:
+            if (stop := self._stops.check()) is not None:
                 raise stop
             solves = [self._solve(job, captcha) for captcha in job.captchas]
             try:
@@ -558,7 +571,8 @@ class VastCaptchaMiddleware:
     def _on_failure(self, job: _Job, exc: BaseException) -> None:
         code = self.record_failed(job.request, job.captchas, exc)
         if stops_the_run(exc):
-            self._on_stop(job, cast(VastCaptchaError, exc))
+            self._cancel(job)
+            self._stops.stop(cast(VastCaptchaError, exc), job.request)
             return
         # A failed solve says how many tasks it may have been billed for; its
         # cancelled siblings had at least one each.
@@ -598,91 +612,26 @@ class VastCaptchaMiddleware:
             )
         )
 
-    # -- stopping the run (account errors) --------------------------------------
+    # -- stopping the run (scrapy_vastcaptcha.stops) ---------------------------
 
-    def _on_stop(self, job: _Job | None, exc: VastCaptchaError) -> None:
-        """No more tasks for this run. Requests waiting for a solve are kept
-        for a later run where the queue persists (JOBDIR, scrapy-redis), and
-        reach their errback otherwise; the spider closes once they have."""
-        self.client.stop(exc)
-        first = not self._stop_announced
-        self._stop_announced = True
-        self._budget_stats()
-        if first:
-            logger.error(
-                "%s: no more captcha tasks will be created; closing the spider (%s)",
-                exc,
-                self._stop_reason,
+    def _cancel_pending(self) -> list[Request]:
+        """Cancel every pending solve; the requests they were for, unparked."""
+        # A job cancelled before (a stop) has already handed its request back.
+        jobs = [job for job in self._jobs.values() if not job.cancelled]
+        for job in jobs:
+            self._cancel(job)
+        return [
+            job.request.replace(
+                meta={k: v for k, v in job.request.meta.items() if k != PARKED_KEY},
+                dont_filter=True,
             )
-            if self.budget is not None and self.budget.reason is None:
-                # The other workers of the fleet stop too.
-                self.budget.stop(self._stop_reason)
-        pending = [job] if job is not None else []
-        if first:
-            pending += [
-                other for other in self._jobs.values() if other is not job and not other.cancelled
-            ]
-        for other in pending:
-            self._cancel(other)
-            self._stopped_request(other.request)
-        if first:
-            for waiting in self._shared.drain():
-                self._stopped_request(waiting)
-            if self._undelivered == 0:
-                self._close_spider(self._stop_reason)
+            for job in jobs
+        ]
 
-    def _check_stop(self) -> VastCaptchaError | None:
-        """What ended task creation for the run, if anything; the first time
-        it is seen (the client may have met an account error on its own, in a
-        balance reading), act on it as on any stop."""
-        stop = self.client.fatal_error
-        if stop is not None and not self._stop_announced:
-            self._on_stop(None, stop)
-        return stop
-
-    @property
-    def _stop(self) -> VastCaptchaError | None:
-        """Why the run stopped creating tasks: held by the client, which
-        refuses every task from then on."""
-        return self.client.fatal_error
-
-    @property
-    def _stop_reason(self) -> str:
-        """The spider's close reason for :attr:`_stop`."""
-        assert self._stop is not None
-        reason: str = getattr(self._stop, "reason", "")
-        return reason or f"vastcaptcha_{error_code(self._stop).removeprefix('ERROR_').lower()}"
-
-    def _stopped(self, request: Request) -> Request:
-        """``request`` met a captcha after the run stopped."""
-        assert self._stop is not None
-        if not self._persistent_queue():
-            raise self._refused(error_code(self._stop), str(self._stop))
-        self._stopped_request(request)
-        return request.replace(meta={**request.meta, PARKED_KEY: 0}, dont_filter=True)
-
-    def _stopped_request(self, request: Request) -> None:
-        assert self._stop is not None
-        if self._persistent_queue():
-            # Untouched, for a later run on a working account.
-            meta = {k: v for k, v in request.meta.items() if k not in (PARKED_KEY, STATE_KEY)}
-            self._crawl(request.replace(meta=meta, dont_filter=True))
-            return
-        self._undelivered += 1
-        state = SolveState.from_meta(request.meta) or SolveState(spec=request.meta.get(META_KEY))
-        self._deliver_failure(request, state, error_code(self._stop), str(self._stop))
-
-    def _delivered(self) -> None:
-        self._undelivered -= 1
-        if self._undelivered == 0:
-            self._close_spider(self._stop_reason)
-
-    def _persistent_queue(self) -> bool:
-        settings = self.crawler.settings
-        if settings.get("JOBDIR"):
-            return True
-        scheduler = str(settings.get("SCHEDULER") or "")
-        return "scrapy_redis" in scheduler and settings.getbool("SCHEDULER_PERSIST")
+    def _budget_stopped(self, reason: str) -> None:
+        """The spend guard stopped on its own: a limit, the fleet, Redis lost."""
+        assert self.budget is not None
+        self._stops.stop(budget_error(reason, f"VastCap budget: {self.budget.summary()}"))
 
     # -- session-wide challenges ------------------------------------------------
 
@@ -717,21 +666,7 @@ class VastCaptchaMiddleware:
         Redis queue) a paused crawl resumes with these requests, and solves
         them again rather than sending tokens that went stale meanwhile.
         """
-        # A job cancelled before (a stop) has already handed its request back.
-        jobs = [job for job in self._jobs.values() if not job.cancelled]
-        for job in jobs:
-            self._cancel(job)
-            meta = {k: v for k, v in job.request.meta.items() if k != PARKED_KEY}
-            self._crawl(job.request.replace(meta=meta, dont_filter=True))
-        waiting = self._shared.drain()
-        for request in waiting:
-            self._crawl(request)
-        if jobs or waiting:
-            self.count("requeued_at_close", len(jobs) + len(waiting))
-            logger.info(
-                "%d request(s) waiting for a captcha solve returned to the scheduler",
-                len(jobs) + len(waiting),
-            )
+        self._stops.release_pending()
 
     # -- engine plumbing ------------------------------------------------------
 
@@ -762,17 +697,12 @@ class VastCaptchaMiddleware:
             # Never a crawl that runs without the cap it was given.
             stop = exc if isinstance(exc, VastCaptchaError) else ConfigurationError(str(exc))
             stop.scope = Scope.RUN
-            self._on_stop(None, stop)
-
-    def _budget_stopped(self, reason: str) -> None:
-        """The spend guard stopped on its own: a limit, the fleet, Redis lost."""
-        assert self.budget is not None
-        self._on_stop(None, budget_error(reason, f"VastCap budget: {self.budget.summary()}"))
+            self._stops.stop(stop)
 
     def _spider_idle(self, spider: Spider) -> None:
-        if self._check_stop() is not None:
+        if self._stops.check() is not None:
             # Every failure has been delivered (or cannot be any more).
-            self._close_spider(self._stop_reason)
+            self._close_spider(self._stops.reason)
             raise DontCloseSpider("closing with the VastCap stop reason")
         if self._jobs:
             raise DontCloseSpider(f"{len(self._jobs)} captcha solve(s) pending")
@@ -853,7 +783,7 @@ class VastCaptchaMiddleware:
         async def solve() -> SolveResult:
             await self._slots.acquire()
             try:
-                if (stop := self._check_stop()) is not None:
+                if (stop := self._stops.check()) is not None:
                     raise stop
                 return await self.client.solve(task, timeout=timeout, max_tasks=max_tasks)
             finally:
@@ -863,7 +793,7 @@ class VastCaptchaMiddleware:
 
     def stop_run(self, exc: VastCaptchaError) -> None:
         """A solve in the browser met an error that ends the run."""
-        self._on_stop(None, exc)
+        self._stops.stop(exc)
 
     # -- small helpers --------------------------------------------------------
 
@@ -892,12 +822,6 @@ class VastCaptchaMiddleware:
             return None
         value = request.headers.get("User-Agent")
         return value.decode("latin-1") if value else None
-
-
-def stops_the_run(exc: BaseException) -> bool:
-    """Nothing more can succeed this run: an account error, a spending limit,
-    a configuration the service refuses (TLS, redirects)."""
-    return isinstance(exc, VastCaptchaError) and exc.scope is Scope.RUN
 
 
 def worth_another_round(exc: BaseException) -> bool:
@@ -932,29 +856,7 @@ def outcome(
     }
 
 
-class PendingSolvesPipeline:
-    """Hands pending captcha requests back to the scheduler when the spider closes.
-
-    It is an item pipeline only for its ``close_spider`` hook: Scrapy calls it
-    after the downloader stops and before the scheduler persists its queue,
-    the one moment when requests can still be saved for a resumed crawl.
-    Items pass through untouched. The add-on enables it.
-    """
-
-    def __init__(self, crawler: Crawler) -> None:
-        self.crawler = crawler
-
-    @classmethod
-    def from_crawler(cls, crawler: Crawler) -> PendingSolvesPipeline:
-        return cls(crawler)
-
-    def process_item(self, item: Any, spider: Spider | None = None) -> Any:
-        return item
-
-    def close_spider(self, spider: Spider | None = None) -> None:
-        engine = self.crawler.engine
-        if engine is None:
-            return
-        for middleware in engine.downloader.middleware.middlewares:
-            if isinstance(middleware, VastCaptchaMiddleware):
-                middleware.release_pending()
+def _held(request: Request) -> Request:
+    """What the engine gets instead of ``request`` while the middleware holds
+    it: a copy the ``request_scheduled`` handler drops."""
+    return request.replace(meta={**request.meta, PARKED_KEY: 0}, dont_filter=True)

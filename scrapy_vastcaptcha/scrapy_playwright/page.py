@@ -33,6 +33,7 @@ from scrapy_vastcaptcha.scrapy_playwright.report import (
 )
 from scrapy_vastcaptcha.scrapy_playwright.sessions import BrowserSessions
 from scrapy_vastcaptcha.scrapy_playwright.watch import LOAD_TIMEOUT, PageWatch, owning_frames
+from scrapy_vastcaptcha.stops import stops_the_run
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
@@ -371,8 +372,6 @@ class PageSolver:
     def _failed(
         self, request: Request, captchas: list[Captcha], exc: BaseException
     ) -> CaptchaError:
-        from scrapy_vastcaptcha.middleware import stops_the_run
-
         code = self.middleware.record_failed(request, captchas, exc)
         if stops_the_run(exc):
             self.middleware.stop_run(cast(VastCaptchaError, exc))
