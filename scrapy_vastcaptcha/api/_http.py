@@ -170,8 +170,9 @@ def _keep_alive_timeout(value: bytes) -> float | None:
 
 class _StaleConnection(ResponseNeverReceived):
     """A kept-alive connection the server closed (or answered 408 on) as a
-    request went out on it, before answering anything: as far as HTTP can
-    tell, the request was dropped unread."""
+    request went out on it, before answering anything: most likely closed
+    while idle, the request unread; but that cannot be known, so only a
+    replayable call is sent again."""
 
     def __init__(self, reason: Failure) -> None:
         super().__init__([reason])  # type: ignore[no-untyped-call]
