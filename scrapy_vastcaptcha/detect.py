@@ -5,9 +5,11 @@ do with them (tests/corpus/ holds the pages this is measured on):
 
 - widget elements: ``.g-recaptcha``, ``.h-captcha``, ``.cf-turnstile`` and
   ``[data-pkey]``; elements that name their provider with
-  ``data-captcha-type`` (Gitea, Forgejo); and, when the page loads exactly
-  one provider's script, any other element carrying ``data-sitekey`` (sites
-  that render the widget from their own script);
+  ``data-captcha-type`` (Gitea, Forgejo); elements carrying ``data-sitekey``
+  whose class or id names one provider (plugins' own containers, such as
+  Gravity Forms' ``ginput_recaptcha``); and, when the page loads exactly one
+  provider's script, any other element carrying ``data-sitekey`` (sites that
+  render the widget from their own script);
 - the widget scripts, from ``<script src>`` or from a loader script that
   writes the URL: ``api.js?render=KEY`` for reCAPTCHA v3, ``enterprise.js``,
   ``www.recaptcha.net``, hCaptcha's ``recaptchacompat=off``;
@@ -103,6 +105,8 @@ _CAPTCHA_TYPES = {
     "cfturnstile": "turnstile",
     "turnstile": "turnstile",
 }
+# Words in a container's class or id that name its provider.
+_PROVIDER_WORDS = {"recaptcha": "recaptcha", "hcaptcha": "hcaptcha", "turnstile": "turnstile"}
 # Other vendors' widgets that also carry data-sitekey: never claimed by the
 # "only provider loaded" rule (Friendly Captcha, mCaptcha, Yandex SmartCaptcha,
 # Prosopo, Private Captcha).
@@ -325,6 +329,14 @@ def _widget_elements(page: _Page) -> Iterator[tuple[str, Selector]]:
         by_class = next((p for p, c in _CLASSES.items() if c in classes), None)
         provider = by_class or _CAPTCHA_TYPES.get(captcha_type)
         foreign = bool(captcha_type or _FOREIGN_CLASSES.intersection(classes))
+        if provider is None and not foreign:
+            # A plugin's own container (Gravity Forms' "ginput_recaptcha",
+            # "g-invisible-recaptcha", "js-turnstile") names its provider, even
+            # where the page's copy lost the script tag.
+            marks = f"{node.attrib.get('class', '')} {node.attrib.get('id', '')}".lower()
+            named = [p for p, word in _PROVIDER_WORDS.items() if word in marks]
+            if len(named) == 1:
+                (provider,) = named
         if provider is None and not foreign and len(page.providers) == 1:
             # The page's own script renders it: the only provider loaded owns it.
             (provider,) = page.providers

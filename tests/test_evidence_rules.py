@@ -240,3 +240,22 @@ def test_v3_token_field_created_by_the_page_script() -> None:
         "'6Lc-v3-key', {action: 'x'}).then(function(t) { var i = document.createElement("
         "'input'); i.name = 'g-recaptcha-response'; e.target.appendChild(i); }); });</script>"
     )
+
+
+def test_a_container_named_for_its_provider_is_claimed_without_the_script() -> None:
+    # saved copies of pages often lose the provider's script tag; the plugin's
+    # container still says whose widget it is
+    captcha, form = one(
+        "<form><div class='ginput_container ginput_recaptcha' data-sitekey='6LcGfAAAAAAAAB1cD3eF5g"
+        "H7iJ9kL1mN3oP5q' data-size='invisible' data-badge='bottomright'></div></form>"
+    )
+    assert (captcha.kind, captcha.invisible, form) == ("recaptcha-v2", True, 0)
+    captcha, _ = one(
+        "<form><div id='hcaptcha-box' data-sitekey='10000000-ffff-ffff-ffff-000000000001'>"
+        "</div></form>"
+    )
+    assert captcha.kind == "hcaptcha"
+    # a container naming two providers says nothing
+    assert not found(
+        "<form><div class='captcha-recaptcha captcha-hcaptcha' data-sitekey='k-123'></div></form>"
+    )
