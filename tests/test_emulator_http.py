@@ -8,13 +8,18 @@ import signal
 import socket
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, cast
 
 import pytest
+from treq.testing import RequestTraversalAgent
 from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
 
-from scrapy_vastcaptcha.emulator import EmulatorConfig, start_emulator
+from scrapy_vastcaptcha.api import RecaptchaV2Task, VastCaptchaClient
+from scrapy_vastcaptcha.api.client import SolveResult
+from scrapy_vastcaptcha.emulator import EmulatorConfig, EmulatorState, start_emulator
+from scrapy_vastcaptcha.emulator.server import PendingAnswers, build_site_root
 from scrapy_vastcaptcha.testing import (
     ControlError,
     EmulatorHandle,
@@ -342,3 +347,42 @@ async def _serve_in_process() -> None:
         assert emulator.state.stats()["tasks"]["delivered"] == 1
     finally:
         await emulator.stop()
+
+
+def test_the_resource_tree_serves_an_in_memory_agent() -> None:
+    # The README's recipe: treq's in-memory agent over build_site_root, on a fake clock,
+    # driven by the project's client; unknown paths and other verbs answer there too.
+    clock = Clock()
+    clock.advance(1_000.0)
+    state = EmulatorState(EmulatorConfig(solve_time=(12.0, 18.0)), clock=clock.seconds)
+    agent = RequestTraversalAgent(build_site_root(state, PendingAnswers(cast(Any, clock))))
+    client = VastCaptchaClient(
+        EmulatorHandle.api_key, "https://vastcap.test/api/solver", agent=agent, reactor=clock
+    )
+    task = RecaptchaV2Task(website_url="https://shop.example/", website_key="sitekey-demo-1")
+    result = client.solve(task)
+    while not result.called:
+        agent.flush()
+        pending: Sequence[Any] = clock.getDelayedCalls()
+        clock.advance(min(c.getTime() for c in pending) - clock.seconds())
+    solved = result.result
+    assert isinstance(solved, SolveResult)
+    assert solved.token.startswith("03A")
+    assert state.stats()["tasks"]["delivered"] == 1
+
+    answers: list[tuple[int, dict[str, Any]]] = []
+
+    def keep(response: Any) -> Deferred[None]:
+        import treq
+
+        body: Deferred[Any] = treq.json_content(response)
+        return body.addCallback(lambda data: answers.append((response.code, data)))
+
+    for verb, path in ((b"GET", b"/api/solver/getBalance"), (b"POST", b"/api/solver/nope")):
+        agent.request(verb, b"https://vastcap.test" + path).addCallback(keep)
+        agent.flush()
+    assert [(code, data["error"]["errorCode"]) for code, data in answers] == [
+        (405, "ERROR_METHOD_NOT_ALLOWED"),
+        (404, "ERROR_NO_SUCH_METHOD"),
+    ]
+    client.close()

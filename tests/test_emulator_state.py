@@ -11,6 +11,7 @@ import pytest
 
 from scrapy_vastcaptcha.emulator import EmulatorConfig, EmulatorState, image_answer
 from scrapy_vastcaptcha.emulator.config import ConfigError
+from scrapy_vastcaptcha.emulator.validation import validate_task
 
 KEY = "vastCap_unit_0123456789"
 SITE = "https://shop.example/login"
@@ -115,6 +116,8 @@ def error_code(body: dict[str, Any]) -> str:
         (task("ImageToTextTask", body="data:image/png;base64," + PNG), "task.body"),
         (task(proxy="http://user:pass@1.2.3.4:8080"), "task.proxy"),
         (task(proxy="1.2.3.4"), "task.proxy"),
+        (task(proxy="1.2.3.4:8080"), "task.proxy"),
+        (task(proxy="user@1.2.3.4:8080"), "task.proxy"),
         (task(proxy="1.2.3.4:99999"), "task.proxy"),
         (task(userAgent=7), "task.userAgent"),
     ],
@@ -420,6 +423,49 @@ def test_flat_error_style(clock: FakeClock) -> None:
     failed = result(state, task_id)
     assert failed["errorId"] == 1
     assert failed["errorCode"] == "ERROR_CAPTCHA_UNSOLVABLE"
+
+
+# -- task failures -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("proxy", "host"),
+    [("u:p@Proxy.Example:3128", "proxy.example"), ("u:p@[2001:DB8::1]:1080", "2001:db8::1")],
+)
+def test_the_proxy_host_is_read_from_the_proxy(proxy: str, host: str) -> None:
+    assert validate_task(task(proxy=proxy)).proxy_host == host
+    assert validate_task(task()).proxy_host is None
+
+
+def test_proxy_failure_hits_only_tasks_with_a_proxy(clock: FakeClock) -> None:
+    state = make_state(clock, faults={"proxy_failure": 1.0})
+    with_proxy = create(state, task(proxy="u:p@proxy.example:3128"))
+    without = create(state, task())
+    clock.advance(2.0)
+    assert error_code(result(state, with_proxy)) == "ERROR_PROXY_CONNECTION_FAILED"
+    assert result(state, without)["status"] == "ready"
+    assert call(state, "getBalance") == {"balance": 9.998}  # only the solved task is charged
+
+
+def test_a_proxy_under_dot_invalid_always_fails(state: EmulatorState, clock: FakeClock) -> None:
+    task_ids = [create(state, task(proxy=f"u:p@{host}:80")) for host in ("x.invalid", "INVALID")]
+    clock.advance(2.0)
+    for task_id in task_ids:
+        assert error_code(result(state, task_id)) == "ERROR_PROXY_CONNECTION_FAILED"
+    assert [record["error_code"] for record in state.tasks()] == [
+        "ERROR_PROXY_CONNECTION_FAILED"
+    ] * 2
+
+
+def test_the_proxy_fault_leaves_seeded_runs_without_proxies_alone(clock: FakeClock) -> None:
+    outcomes = []
+    for rate in (0.0, 1.0):
+        state = make_state(clock, faults={"unsolvable": 0.5, "proxy_failure": rate})
+        task_ids = [create(state, task()) for _ in range(20)]
+        clock.advance(2.0)
+        outcomes.append([result(state, task_id)["status"] == "ready" for task_id in task_ids])
+    assert outcomes[0] == outcomes[1]
+    assert len(set(outcomes[0])) == 2  # some solved, some not
 
 
 # -- transport faults --------------------------------------------------------
