@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar, cast
@@ -41,7 +40,7 @@ if TYPE_CHECKING:
     from scrapy_vastcaptcha.middleware import VastCaptchaMiddleware
     from scrapy_vastcaptcha.playwright import CaptchaResult
     from scrapy_vastcaptcha.playwright.flow import Options, PageScan
-    from scrapy_vastcaptcha.playwright.steps import Flow, Outcome
+    from scrapy_vastcaptcha.playwright.steps import Flow, SolveAll
 
 __all__ = ["PageSolver"]
 
@@ -61,8 +60,6 @@ CALLBACK_GRACE = 3.0
 #: Seconds a submitted form has to start a navigation (a v3 submit handler
 #: asks for its token first).
 SUBMIT_GRACE = 10.0
-#: Seconds past the round's deadline for the last browser calls of a flow to return.
-FLOW_GRACE = 5.0
 
 # The form a widget belongs to, in the frame that owns it: the one the request
 # names, else the form of a field the token went into, else the form holding a
@@ -400,20 +397,11 @@ async def _scan(page: Page, request: Request, options: Options) -> PageScan:
     return replace(scan, found=[item for item in scan.found if item.frame == page.main_frame])
 
 
-async def _run(
-    job: Flow[T],
-    solve: Callable[[Sequence[Task], float], Awaitable[list[Outcome]]] | None,
-    options: Options,
-) -> T:
+async def _run(job: Flow[T], solve: SolveAll | None, options: Options) -> T:
     """Run a helper flow in the page, within the round's deadline."""
-    from scrapy_vastcaptcha.playwright.steps import run_async
+    from scrapy_vastcaptcha.playwright.steps import run_async_until
 
-    try:
-        return await asyncio.wait_for(run_async(job, solve), options.left() + FLOW_GRACE)
-    except asyncio.TimeoutError:
-        raise SolveTimeoutError(
-            "the page was not done within VASTCAPTCHA_TIMEOUT (it stopped answering)"
-        ) from None
+    return await run_async_until(job, solve, options.deadline, "VASTCAPTCHA_TIMEOUT")
 
 
 class RecordingClient:
