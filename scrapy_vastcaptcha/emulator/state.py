@@ -26,6 +26,9 @@ How the service is emulated where its documentation is silent:
 - A task id is a UUID string, known only to the key that created it, for
   ``task_ttl`` seconds (~5 minutes); after that, ``ERROR_TASK_NOT_FOUND``.
   A non-string ``taskId`` is ``ERROR_VALIDATION_FAILED``.
+- Polls are neither rate-limited nor capped per task (some peers refuse
+  polls closer than 2 s or stop after ~120; VastCap only advises 3-5 s):
+  tests and benchmarks poll fast, and the task records count every poll.
 """
 
 from __future__ import annotations

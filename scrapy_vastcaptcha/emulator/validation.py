@@ -7,6 +7,9 @@ reads ``isInvisible``, hCaptcha and Turnstile read ``invisible``, and the
 emulator reports which one it understood (:attr:`TaskSpec.invisible`).
 
 Where the service publishes nothing, the emulator decides (and says so here):
+a ``type`` other than the six documented ones (the peers' ``...Proxyless``
+names included) is refused; ``websiteURL`` must be an absolute http(s) URL and
+``websiteKey`` a non-blank string of any form (test sites use their own keys);
 ``minScore`` must lie in 0.1..0.9 (the scores v3 gives); ``proxy`` must be
 exactly ``login:password@host:port`` (the one documented form: no scheme, no
 bare ``host:port``, the host a name, an IPv4 address or a bracketed IPv6
