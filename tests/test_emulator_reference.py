@@ -406,6 +406,23 @@ def test_image_task_needs_no_website(emulator: EmulatorHandle) -> None:
     create(emulator, {"type": "ImageToTextTask", "body": PNG})
 
 
+@pytest.mark.parametrize(
+    "task",
+    [
+        {"type": "FunCaptchaTask", **TASKS["FunCaptchaTask"], "data": {}},
+        {"type": "ImageToTextTask", "websiteKey": "", "websiteURL": "", "body": PNG},
+        {"type": "RecaptchaV3Task", "websiteKey": V2_KEY, "websiteURL": SITE, "minScore": 0.3},
+    ],
+    ids=["funcaptcha-empty-data", "image-empty-site", "v3-no-action"],
+)
+def test_the_go_wrapper_s_shapes_are_accepted(
+    emulator: EmulatorHandle, task: dict[str, Any]
+) -> None:
+    """The other public client (a Go wrapper) always sends ``data`` (maybe empty) and the
+    site fields (empty for images), and omits false flags and empty strings."""
+    create(emulator, task)
+
+
 # -- getTaskResult ---------------------------------------------------------------
 
 
