@@ -277,7 +277,11 @@ def test_siteverify_json(emulator: EmulatorHandle) -> None:
 @pytest.fixture
 def cli_process() -> Iterator[ServerProcess]:
     process = ServerProcess(
-        "emulator", ["--solve-time", "0.1:0.2", "--fault", "http_5xx=0.25", "--capacity", "3"]
+        "emulator",
+        [
+            *("--solve-time", "0.1:0.2", "--capacity", "3"),
+            *("--fault", "http_5xx=0.25", "--fault", "proxy_failure=0.5"),
+        ],
     )
     yield process
     process.stop()
@@ -296,6 +300,7 @@ def test_cli_prints_url_first(cli_process: ServerProcess) -> None:
     config = EmulatorHandle(url).config()
     assert config["solve_time"] == [0.1, 0.2]
     assert config["faults"]["http_5xx"] == 0.25
+    assert config["faults"]["proxy_failure"] == 0.5
     assert config["capacity"] == 3
 
 
