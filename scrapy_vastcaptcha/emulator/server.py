@@ -176,8 +176,7 @@ class Branch(Resource):
         return cast(IResource, self._missing)
 
     def render(self, request: Request) -> int:
-        result: int = self._missing.render(request)
-        return result
+        return self._missing.render(request)
 
 
 class ApiMethod(Resource):
@@ -194,8 +193,7 @@ class ApiMethod(Resource):
 
     def render(self, request: Request) -> int:
         if request.postpath not in ([], [b""]):
-            result: int = self._missing.render(request)
-            return result
+            return self._missing.render(request)
         if request.method != b"POST":
             request.setHeader(b"allow", b"POST")
             description = f"{self._method} only accepts POST with a JSON body"
