@@ -16,7 +16,13 @@ do with them (tests/corpus/ holds the pages this is measured on):
 - explicit ``*.render(target, {...})`` and ``grecaptcha.execute(KEY, ...)``
   calls in inline scripts, ``target`` being an id string, a selector,
   ``document.getElementById(...)`` or ``document.querySelector(...)``; a key
-  given as a variable is read from the inline script that assigns it a string.
+  given as a variable is read from the inline script that assigns it a string;
+- widgets configured as data for the page's own script (``{"sitekey": ...}``
+  placed by an ``"#id"`` selector, as Magento does) when that container is in
+  a form;
+- widgets already rendered (saved copies, rendered DOM): the frames the
+  providers insert name the key (reCAPTCHA's anchor and fallback frames,
+  hCaptcha's checkbox frame, Turnstile's frame).
 
 reCAPTCHA v2, invisible v2 and v3 are told apart by
 :func:`scrapy_vastcaptcha.evidence.recaptcha_verdict`, the rules shared with
@@ -58,6 +64,25 @@ _SCRIPT_URL_IN_CODE = re.compile(
     r"""|challenges\.cloudflare\.com)/[^'"`\s<>]*""",
     re.IGNORECASE,
 )
+# Frames a rendered widget leaves in the page (saved copies, rendered DOM).
+_RECAPTCHA_FRAME = re.compile(
+    r"^(?:https?:)?//(?:www\.)?(?:google\.com|recaptcha\.net)/recaptcha/"
+    r"(?:(api2|enterprise)/anchor|api/fallback)\?",
+    re.IGNORECASE,
+)
+_HCAPTCHA_FRAME = re.compile(r"^(?:https?:)?//[\w.-]*hcaptcha\.com/captcha/", re.IGNORECASE)
+_TURNSTILE_FRAME = re.compile(
+    r"^(?:https?:)?//challenges\.cloudflare\.com/cdn-cgi/challenge-platform/\S*?/turnstile/"
+    r"\S*?/([0-3]x[\w-]{20,})(?:/|$)",
+    re.IGNORECASE,
+)
+# Widget settings held as data: a site key in an object, and the "#id"
+# selectors and provider names written before it.
+_CONFIG_KEY = re.compile(
+    r"""["']?\bsite_?key["']?\s*:\s*["'](?P<key>[^"'\\\s]{20,})["']""", re.IGNORECASE
+)
+_CONFIG_TARGET = re.compile(r"""["']#([\w-]+)["']""")
+_PROVIDER_WORD = re.compile(r"recaptcha|hcaptcha|turnstile")
 _ARKOSE_SCRIPT = re.compile(
     r"//(?:[\w-]+\.)?(?:arkoselabs|funcaptcha)\.com/v2/([A-Za-z0-9-]+)/api\.js", re.IGNORECASE
 )
@@ -123,17 +148,18 @@ _SUBMIT_INPUTS = frozenset({"submit", "button", "image"})
 _NAMED_FOR_RECAPTCHA = ".//*[contains(translate(@name, 'RECAPTH', 'recapth'), 'recaptcha')]"
 
 # Markup, not words: a page that merely mentions "hCaptcha" is not parsed.
+# Matched against the lower-cased body (faster than a case-blind pattern).
 _MARKERS = re.compile(
     rb"data-sitekey|data-pkey|/recaptcha/|recaptcha\.net|hcaptcha\.com|challenges\.cloudflare\.com"
-    rb"|arkoselabs\.com|funcaptcha\.com|(?:grecaptcha|hcaptcha|turnstile)\.render\(",
-    re.IGNORECASE,
+    rb"|arkoselabs\.com|funcaptcha\.com|(?:grecaptcha|hcaptcha|turnstile)\.render\("
+    rb"|site_?key[\"']?\s*:"
 )
 
 
 def might_have_captcha(body: bytes) -> bool:
     """A cheap test on the raw body: without any marker there is no widget
     to parse for (most pages of most crawls)."""
-    return _MARKERS.search(body) is not None
+    return _MARKERS.search(body.lower()) is not None
 
 
 @dataclass(frozen=True)
@@ -318,6 +344,8 @@ def _all(page: _Page) -> Iterator[Detection]:
             yield _element_widget(page, node, provider)
     yield from _v3_from_script(page)
     yield from _render_calls(page)
+    yield from _rendered_frames(page)
+    yield from _configured_widgets(page)
     yield from _funcaptcha(page)
 
 
@@ -550,6 +578,100 @@ def _with_verdict(
         alternative=verdict.alternative,
         fields=TOKEN_FIELDS[verdict.kind],
     )
+
+
+def _rendered_frames(page: _Page) -> Iterator[Detection]:
+    """Widgets a saved copy of the page shows already rendered: the frames
+    the providers' scripts insert name the site key (reCAPTCHA's anchor and
+    no-script fallback frames, hCaptcha's checkbox frame, Turnstile's frame)."""
+    for frame in page.sel.xpath("//iframe[@src]"):
+        src = frame.attrib["src"].strip()
+        if match := _RECAPTCHA_FRAME.search(src):
+            query = parse_qs(urlsplit(src).query)
+            sitekey = normalise_sitekey((query.get("k") or [""])[0])
+            if not sitekey:
+                continue
+            size = (query.get("size") or [""])[0] or None
+            holder = frame.xpath(
+                "ancestor::*[contains(concat(' ', @class, ' '), ' g-recaptcha ')][1]"
+            )
+            captcha = Captcha(
+                kind="recaptcha-v2",
+                sitekey=sitekey,
+                page_url=page.url,
+                enterprise=match.group(1) == "enterprise" or page.enterprise,
+            )
+            yield Detection(
+                _with_verdict(page, captcha, holder[0] if holder else None, size, None),
+                page.form_index(frame),
+            )
+        elif match := _HCAPTCHA_FRAME.search(src):
+            fragment = parse_qs(urlsplit(src).fragment)
+            if (fragment.get("frame") or [""])[0] != "checkbox":
+                continue  # the challenge frame repeats the checkbox's key
+            yield Detection(
+                Captcha(
+                    kind="hcaptcha",
+                    sitekey=normalise_sitekey((fragment.get("sitekey") or [""])[0]),
+                    page_url=page.url,
+                    invisible=(fragment.get("size") or [""])[0] == "invisible",
+                    fields=page.hcaptcha_fields,
+                ),
+                page.form_index(frame),
+            )
+        elif match := _TURNSTILE_FRAME.search(src):
+            yield Detection(
+                Captcha(kind="turnstile", sitekey=match.group(1), page_url=page.url),
+                page.form_index(frame),
+            )
+
+
+def _configured_widgets(page: _Page) -> Iterator[Detection]:
+    """Widgets a page configures in data for its own script to render:
+    ``{"sitekey": KEY, "size": ...}`` in a JSON or script block, placed by
+    the ``"#id"`` selector that precedes it (Magento's ``x-magento-init``
+    reCAPTCHA components). Only a container inside a form counts: a widget
+    configured for markup the page does not hold yet (a login pop-up a
+    script builds) is none the crawler can resubmit."""
+    for block in page.blocks:
+        for match in _CONFIG_KEY.finditer(block):
+            before = block[: match.start()]
+            selectors = _CONFIG_TARGET.findall(before)
+            container = page.target(f"'#{selectors[-1]}'") if selectors else None
+            form = page.form_index(container)
+            if form is None:
+                continue
+            words = _PROVIDER_WORD.findall(before[-500:].lower())
+            provider = words[-1] if words else None
+            if provider is None and len(page.providers) == 1:
+                (provider,) = page.providers
+            if provider is None:
+                continue
+            options = (
+                before[before.rfind("{") :] + block[match.end() : block.find("}", match.end())]
+            )
+            size = _option(options, "size", literal=True)
+            sitekey = normalise_sitekey(match.group("key"))
+            if provider == "recaptcha":
+                captcha = Captcha(
+                    kind="recaptcha-v2",
+                    sitekey=sitekey,
+                    page_url=page.url,
+                    action=_option(options, "action", literal=True),
+                    enterprise=page.enterprise,
+                )
+                captcha = _with_verdict(
+                    page, captcha, None, size, _option(options, "badge", literal=True)
+                )
+            else:
+                captcha = Captcha(
+                    kind=provider,
+                    sitekey=sitekey,
+                    page_url=page.url,
+                    invisible=(size or "").lower() == "invisible",
+                    fields=page.hcaptcha_fields if provider == "hcaptcha" else (),
+                )
+            yield Detection(captcha, form)
 
 
 def _funcaptcha(page: _Page) -> Iterator[Detection]:

@@ -4,7 +4,7 @@ per rule, on minimal pages; tests/test_corpus.py measures them on real ones."""
 from __future__ import annotations
 
 from scrapy_vastcaptcha.captcha import Captcha, build_task
-from scrapy_vastcaptcha.detect import Detection, detect
+from scrapy_vastcaptcha.detect import Detection, detect, might_have_captcha
 from scrapy_vastcaptcha.evidence import RecaptchaEvidence, recaptcha_verdict
 
 URL = "https://shop.example/contact"
@@ -259,3 +259,59 @@ def test_a_container_named_for_its_provider_is_claimed_without_the_script() -> N
     assert not found(
         "<form><div class='captcha-recaptcha captcha-hcaptcha' data-sitekey='k-123'></div></form>"
     )
+
+
+# -- widgets already rendered, widgets configured as data ---------------------------
+
+
+def test_rendered_frames_name_the_widget() -> None:
+    anchor = (
+        "<iframe src='https://www.google.com/recaptcha/{path}/anchor?ar=1&amp;"
+        "k=6LcFrameAAAAAB1cD3eF5gH7iJ9kL1mN3oP5qR7&amp;co=x&amp;size={size}'></iframe>"
+    )
+    captcha, form = one(
+        "<form><input name='q'></form><form><div class='g-recaptcha'>"
+        + anchor.format(path="api2", size="normal")
+        + "<textarea name='g-recaptcha-response'></textarea></div></form>"
+    )
+    assert (captcha.kind, captcha.invisible, captcha.enterprise, form) == (
+        "recaptcha-v2",
+        False,
+        False,
+        1,
+    )
+    captcha, _ = one(
+        "<form><div class='g-recaptcha'>"
+        + anchor.format(path="enterprise", size="invisible")
+        + "</div></form>"
+    )
+    assert (captcha.invisible, captcha.enterprise) == (True, True)
+    captcha, _ = one(
+        "<form><div><iframe src='https://newassets.hcaptcha.com/captcha/v1/abc/static/"
+        "hcaptcha.html#frame=checkbox&amp;id=0x&amp;host=shop.example&amp;"
+        "sitekey=10000000-ffff-ffff-ffff-000000000001&amp;theme=light'></iframe></div></form>"
+        "<iframe src='https://newassets.hcaptcha.com/captcha/v1/abc/static/hcaptcha.html#"
+        "frame=challenge&amp;sitekey=10000000-ffff-ffff-ffff-000000000001'></iframe>"
+    )
+    assert (captcha.kind, captcha.sitekey) == ("hcaptcha", "10000000-ffff-ffff-ffff-000000000001")
+    captcha, _ = one(
+        "<form><div><iframe src='https://challenges.cloudflare.com/cdn-cgi/challenge-platform/"
+        "h/b/turnstile/if/ov2/av0/rcv/q1w2e/0x4AAAAAAAFrameKey0001/light/fbE/new/normal/"
+        "auto/'></iframe></div></form>"
+    )
+    assert (captcha.kind, captcha.sitekey) == ("turnstile", "0x4AAAAAAAFrameKey0001")
+
+
+def test_widget_configured_as_data_for_a_container_in_a_form() -> None:
+    config = (
+        '<script type="text/x-magento-init">{"#rc-container": {"Magento_Ui/js/core/app": '
+        '{"components": {"rc": {"component": "Magento_ReCaptchaFrontendUi/js/reCaptcha", '
+        '"settings": {"rendering": {"sitekey": "6LcConfAAAAAAB1cD3eF5gH7iJ9kL1mN3oP5qR7", '
+        '"badge": "inline", "size": "{size}"}}}}}}}</script>'
+    )
+    page = "<form id='login'><input name='u'><div id='rc-container'></div></form>" + config
+    assert might_have_captcha(page.encode())
+    captcha, form = one(page.replace("{size}", "invisible"))
+    assert (captcha.kind, captcha.invisible, form) == ("recaptcha-v2", True, 0)
+    # configured for markup a script builds later (a pop-up): nothing to resubmit
+    assert not found("<div id='rc-container'></div>" + config.replace("{size}", "invisible"))
