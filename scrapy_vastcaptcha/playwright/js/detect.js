@@ -134,8 +134,16 @@
     return value.name ? value.name : "<anonymous function>";
   }
 
-  // The lookup order is part of the public contract; see the package docs.
-  function findCallback(candidates) {
+  // The lookup order is part of the public contract (CALLBACK_SOURCES in
+  // results.py): the container's attribute, the render() call recorded for the
+  // container, the widget's reCAPTCHA client, the render() call matched by id.
+  function findCallback(element, hooks, clientCallback) {
+    const candidates = [
+      ["data-callback", element ? element.getAttribute("data-callback") : null],
+      ["render-option", hooks && hooks.byContainer ? hooks.byContainer.params.callback : null],
+      ["grecaptcha-cfg", clientCallback],
+      ["hook-registry", hooks && hooks.byId ? hooks.byId.params.callback : null],
+    ];
     for (const [source, value] of candidates) {
       if (callable(value)) {
         return { value: value, info: { source: source, name: describe(value) } };
@@ -488,12 +496,7 @@
     const badge = box ? box.closest(BADGE) || box.querySelector(BADGE) : null;
     const scriptUrl = renderKeys.get(sitekey) || recaptchaScripts[0] || null;
     const tag = element ? element.tagName.toLowerCase() : "";
-    const callback = findCallback([
-      ["data-callback", element ? element.getAttribute("data-callback") : null],
-      ["render-option", hooks.byContainer ? hooks.byContainer.params.callback : null],
-      ["grecaptcha-cfg", params.callback],
-      ["hook-registry", hooks.byId ? hooks.byId.params.callback : null],
-    ]);
+    const callback = findCallback(element, hooks, params.callback);
     const attribute = (name) => (element ? text(element.getAttribute(name)) : null);
     add(
       {
@@ -617,11 +620,7 @@
       },
       element,
       fields,
-      findCallback([
-        ["data-callback", element.getAttribute("data-callback")],
-        ["render-option", hooks.byContainer ? hooks.byContainer.params.callback : null],
-        ["hook-registry", hooks.byId ? hooks.byId.params.callback : null],
-      ])
+      findCallback(element, hooks, null)
     );
   }
 
@@ -676,11 +675,7 @@
       },
       element,
       fields,
-      findCallback([
-        ["data-callback", element.getAttribute("data-callback")],
-        ["render-option", hooks.byContainer ? hooks.byContainer.params.callback : null],
-        ["hook-registry", hooks.byId ? hooks.byId.params.callback : null],
-      ])
+      findCallback(element, hooks, null)
     );
   }
 
@@ -704,7 +699,7 @@
       },
       element,
       fields,
-      findCallback([["data-callback", element.getAttribute("data-callback")]])
+      findCallback(element, null, null)
     );
   }
 
