@@ -146,6 +146,7 @@ _RENDER_PROVIDERS = {
 }
 _SUBMIT_INPUTS = frozenset({"submit", "button", "image"})
 _NAMED_FOR_RECAPTCHA = ".//*[contains(translate(@name, 'RECAPTH', 'recapth'), 'recaptcha')]"
+_EMPTY_HIDDEN = ".//input[@type='hidden'][not(@value) or @value='']"
 
 # Markup, not words: a page that merely mentions "hCaptcha" is not parsed.
 # Matched against the lower-cased body (faster than a case-blind pattern).
@@ -179,8 +180,7 @@ def detect(
     """Every captcha of the given kinds in ``html``, one per widget."""
     sel = html if isinstance(html, Selector) else Selector(text=html)
     page = _Page(sel, page_url)
-    found: list[Detection] = []
-    seen: set[tuple[str, str, int | None]] = set()
+    found: dict[tuple[str, str, int | None], Detection] = {}
     for detection in _all(page):
         captcha = detection.captcha
         if captcha.kind not in kinds or not captcha.sitekey:
@@ -190,10 +190,13 @@ def detect(
         if captcha.kind == "recaptcha-v3" and detection.form is None:
             continue  # v3 outside any form is analytics, not a gate
         key = (captcha.kind, captcha.sitekey, detection.form)
-        if key not in seen:
-            seen.add(key)
-            found.append(replace(detection, captcha=_with_form_fields(page, detection)))
-    return found
+        first = found.get(key)
+        if first is None:
+            found[key] = replace(detection, captcha=_with_form_fields(page, detection))
+        elif first.captcha.action is None and captcha.action is not None:
+            # The same widget seen twice (markup and settings): keep what either says.
+            found[key] = replace(first, captcha=replace(first.captcha, action=captcha.action))
+    return list(found.values())
 
 
 def form_index(sel: Selector, node: Selector | None) -> int | None:
@@ -479,13 +482,11 @@ def _v3_fields(page: _Page, writing: _TokenWriting) -> dict[int, tuple[str, ...]
     for index, form in enumerate(page.forms):
         named = bool(form.xpath(_NAMED_FOR_RECAPTCHA))
         own: list[str] = []
-        for field in form.xpath(".//input[@type='hidden'][not(@value) or @value='']|.//textarea"):
-            attrib = field.attrib
-            name = attrib.get("name") or ""
-            marks = f"{name} {attrib.get('id', '')} {attrib.get('class', '')}".lower()
+        for field in form.xpath(f"{_EMPTY_HIDDEN}|.//textarea"):
+            name = field.attrib.get("name") or ""
             hidden = field.root.tag == "input"
-            if (hidden and "captcha" in marks) or writing.looked_up.intersection(
-                {name, attrib.get("id", "")} - {""}
+            if (hidden and "captcha" in _marks(field)) or writing.looked_up.intersection(
+                {name, field.attrib.get("id", "")} - {""}
             ):
                 own.append(name)
         if named or own:
@@ -630,15 +631,21 @@ def _configured_widgets(page: _Page) -> Iterator[Detection]:
     """Widgets a page configures in data for its own script to render:
     ``{"sitekey": KEY, "size": ...}`` in a JSON or script block, placed by
     the ``"#id"`` selector that precedes it (Magento's ``x-magento-init``
-    reCAPTCHA components). Only a container inside a form counts: a widget
-    configured for markup the page does not hold yet (a login pop-up a
-    script builds) is none the crawler can resubmit."""
+    reCAPTCHA components), else by the one form keeping a field for the
+    token. Only a widget in a form counts: one configured for markup the page
+    does not hold yet (a login pop-up a script builds) is none the crawler
+    can resubmit."""
     for block in page.blocks:
         for match in _CONFIG_KEY.finditer(block):
             before = block[: match.start()]
             selectors = _CONFIG_TARGET.findall(before)
             container = page.target(f"'#{selectors[-1]}'") if selectors else None
             form = page.form_index(container)
+            if form is None and container is None:
+                # Settings that name no container (Drupal's drupalSettings): the
+                # one form keeping a field for the token is the widget's.
+                holding = _token_forms(page)
+                form = holding[0] if len(holding) == 1 else None
             if form is None:
                 continue
             words = _PROVIDER_WORD.findall(before[-500:].lower())
@@ -672,6 +679,22 @@ def _configured_widgets(page: _Page) -> Iterator[Detection]:
                     fields=page.hcaptcha_fields if provider == "hcaptcha" else (),
                 )
             yield Detection(captcha, form)
+
+
+def _token_forms(page: _Page) -> list[int]:
+    """Forms with an empty hidden field named or classed for a captcha: a
+    place the page's script copies a token into."""
+    return [
+        index
+        for index, form in enumerate(page.forms)
+        if any("captcha" in _marks(field) for field in form.xpath(_EMPTY_HIDDEN))
+    ]
+
+
+def _marks(field: Selector) -> str:
+    """What names a field: its name, id and class, lower-cased."""
+    attrib = field.attrib
+    return f"{attrib.get('name', '')} {attrib.get('id', '')} {attrib.get('class', '')}".lower()
 
 
 def _funcaptcha(page: _Page) -> Iterator[Detection]:
@@ -719,7 +742,7 @@ def _with_form_fields(page: _Page, detection: Detection) -> Captcha:
     form = page.forms[detection.form]
     own = [
         name
-        for name in form.xpath(".//input[@type='hidden'][not(@value) or @value='']/@name").getall()
+        for name in form.xpath(f"{_EMPTY_HIDDEN}/@name").getall()
         if "captcha" in name.lower() and name not in captcha.fields and name not in _OTHER_FIELDS
     ]
     return replace(captcha, fields=captcha.fields + tuple(dict.fromkeys(own)))

@@ -315,3 +315,25 @@ def test_widget_configured_as_data_for_a_container_in_a_form() -> None:
     assert (captcha.kind, captcha.invisible, form) == ("recaptcha-v2", True, 0)
     # configured for markup a script builds later (a pop-up): nothing to resubmit
     assert not found("<div id='rc-container'></div>" + config.replace("{size}", "invisible"))
+
+
+def test_settings_without_a_container_go_to_the_one_form_keeping_a_token_field() -> None:
+    settings = (
+        '<script type="application/json">{"simple_recaptcha_v3": {"sitekey": '
+        '"6LcSetAAAAAAAB1cD3eF5gH7iJ9kL1mN3oP5qR7", "forms": {"f": {"action": "signup"}}}}'
+        "</script>"
+    )
+    page = (
+        "<form><input name='q'></form><form><input name='email'>"
+        "<input type='hidden' name='simple_recaptcha_token' value=''></form>"
+        '<script src="https://www.google.com/recaptcha/api.js?render='
+        '6LcSetAAAAAAAB1cD3eF5gH7iJ9kL1mN3oP5qR7"></script>' + settings
+    )
+    captcha, form = one(page)
+    # the settings' action reaches the widget the token field revealed
+    assert (captcha.kind, captcha.action, form) == ("recaptcha-v3", "signup", 1)
+    assert "simple_recaptcha_token" in captcha.fields
+    # two forms keeping such a field: no guess
+    twice = page.replace("<input name='q'>", "<input type='hidden' name='captcha_token'>")
+    assert {hit.form for hit in found(twice)} == {0, 1}  # both take a v3 token (render=)
+    assert not found(twice.replace("?render=6LcSetAAAAAAAB1cD3eF5gH7iJ9kL1mN3oP5qR7", ""))
