@@ -366,7 +366,7 @@ def _widget_elements(page: _Page) -> Iterator[tuple[str, Selector]]:
             # where the page's copy lost the script tag.
             marks = f"{node.attrib.get('class', '')} {node.attrib.get('id', '')}".lower()
             named = [p for p, word in _PROVIDER_WORDS.items() if word in marks]
-            if len(named) == 1:
+            if len(named) == 1 and (not page.providers or named[0] in page.providers):
                 (provider,) = named
         if provider is None and not foreign and len(page.providers) == 1:
             # The page's own script renders it: the only provider loaded owns it.
@@ -607,8 +607,11 @@ def _rendered_frames(page: _Page) -> Iterator[Detection]:
                 page.form_index(frame),
             )
         elif match := _HCAPTCHA_FRAME.search(src):
-            fragment = parse_qs(urlsplit(src).fragment)
-            if (fragment.get("frame") or [""])[0] != "checkbox":
+            parts = urlsplit(src)
+            fragment = parse_qs(parts.fragment)
+            if (fragment.get("frame") or ["checkbox"])[
+                0
+            ] != "checkbox" or "challenge" in parts.path:
                 continue  # the challenge frame repeats the checkbox's key
             yield Detection(
                 Captcha(

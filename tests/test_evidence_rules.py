@@ -337,3 +337,19 @@ def test_settings_without_a_container_go_to_the_one_form_keeping_a_token_field()
     twice = page.replace("<input name='q'>", "<input type='hidden' name='captcha_token'>")
     assert {hit.form for hit in found(twice)} == {0, 1}  # both take a v3 token (render=)
     assert not found(twice.replace("?render=6LcSetAAAAAAAB1cD3eF5gH7iJ9kL1mN3oP5qR7", ""))
+
+
+def test_provider_words_give_way_to_the_script_the_page_loads() -> None:
+    # a wrapper named for reCAPTCHA around an hCaptcha key, on a page loading hCaptcha only
+    captcha, _ = one(
+        "<script src='https://js.hcaptcha.com/1/api.js'></script><form><div class='recaptcha-wrap'"
+        " data-sitekey='93d2dffa-6cad-4031-9c00-4741a03c569d'></div></form>"
+    )
+    assert captcha.kind == "hcaptcha"
+    # an older hCaptcha checkbox frame (no frame= parameter) still names its key
+    captcha, _ = one(
+        "<form><iframe src='https://assets.hcaptcha.com/captcha/v1/1fb1e70/static/"
+        "hcaptcha-checkbox.html#id=08g98&amp;host=shop.example&amp;"
+        "sitekey=93d2dffa-6cad-4031-9c00-4741a03c569d'></iframe></form>"
+    )
+    assert (captcha.kind, captcha.sitekey) == ("hcaptcha", "93d2dffa-6cad-4031-9c00-4741a03c569d")
