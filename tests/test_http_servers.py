@@ -467,10 +467,6 @@ async def test_a_bodiless_success_to_create_task_counts_as_a_task(
     await all_closed(server)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs client.py to take redirects from _http.is_redirect (304 is no redirect)",
-)
 @pytest_twisted.ensureDeferred
 async def test_a_304_is_not_taken_for_a_redirect(server: RawServer) -> None:
     server.on("createTask", send(message(b"", 304, length=False)))
@@ -538,10 +534,6 @@ async def test_a_reset_mid_body_of_a_poll_is_retried(
     await all_closed(server)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs client.py to count a createTask whose answer was lost (see report)",
-)
 @pytest_twisted.ensureDeferred
 async def test_a_create_task_whose_answer_is_lost_is_counted(
     server: RawServer, monkeypatch: pytest.MonkeyPatch

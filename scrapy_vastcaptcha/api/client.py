@@ -13,7 +13,8 @@ answers:
 
 * it creates at most ``max_tasks`` tasks (``max_task_attempts``), counting
   every ``createTask`` that got an HTTP 2xx answer that was not an API error,
-  usable or not (an answer without a task id may still have been billed);
+  usable or not, or no answer once sent (either may still have been billed);
+  a ``createTask`` is never sent again as it is once it may have arrived;
 * it ends (solved, failed or timed out) at most ``timeout + 1`` seconds
   (``solve_timeout``; :data:`LAST_CALL_GRACE`) after it started: the poll
   due at the deadline may take that second to answer, and a watchdog stops
@@ -50,7 +51,14 @@ from twisted.web.client import (
 
 from scrapy_vastcaptcha import __version__
 from scrapy_vastcaptcha.api import _protocol as protocol
-from scrapy_vastcaptcha.api._http import AgentHttp, HttpAnswer, LeanHttp, Transport
+from scrapy_vastcaptcha.api._http import (
+    AgentHttp,
+    HttpAnswer,
+    LeanHttp,
+    Transport,
+    is_redirect,
+    is_try_later,
+)
 from scrapy_vastcaptcha.api._learning import SolveTimeModel
 from scrapy_vastcaptcha.api._protocol import Pending, Solution
 from scrapy_vastcaptcha.api._schedule import (
@@ -120,8 +128,8 @@ class SolveResult:
     solution: Solution
     kind: str
     #: Tasks this solve may have been billed for: every ``createTask`` that got
-    #: an HTTP 2xx answer that was not an API error (more than 1 after
-    #: unsolvable or unusable answers).
+    #: an HTTP 2xx answer that was not an API error, or no answer once sent
+    #: (more than 1 after unsolvable, unusable or lost answers).
     attempts: int
     #: ``getTaskResult`` calls made for the last task.
     polls: int
@@ -556,10 +564,11 @@ class VastCaptchaClient:
                 protocol.create_task_body(self.api_key, task),
                 lambda body: protocol.parse_create_task(body, key=self.api_key),
                 deadline,
-                retry_unusable=False,
+                idempotent=False,
             )
         except ProtocolError:
-            # Answered 2xx without an API error: a task may exist and be billed.
+            # Answered 2xx without an API error, or not at all once sent: a
+            # task may exist and be billed.
             run.tasks_created += 1
             raise
         run.tasks_created += 1
@@ -622,12 +631,15 @@ class VastCaptchaClient:
         parse: Callable[[bytes], T],
         deadline: float | None,
         *,
-        retry_unusable: bool = True,
+        idempotent: bool = True,
         on_send: Callable[[], None] | None = None,
     ) -> T:
         """POST ``body`` to ``method`` and parse the answer, retrying transient
-        failures (transport errors, no free slot and, unless
-        ``retry_unusable`` is false, unusable 2xx answers) with backoff.
+        failures (transport errors, no free slot and unusable 2xx answers)
+        with backoff. A call that is not ``idempotent`` (createTask) is never
+        repeated once the service may have acted on it: an unusable 2xx
+        answer, or none after the request went out, is raised as a
+        :class:`ProtocolError` (which the caller counts as a task).
         ``on_send`` is called as each attempt goes out (after any wait for a
         connection slot)."""
         failures = connect_failures = 0
@@ -642,13 +654,13 @@ class VastCaptchaClient:
                 # The poll due at the deadline still gets a moment to answer.
                 timeout = min(timeout, max(remaining, LAST_CALL_GRACE))
             try:
-                raw = await self._post(run, method, body, timeout, on_send)
+                raw = await self._post(run, method, body, timeout, on_send, idempotent=idempotent)
                 return parse(raw)
             except AccountError as exc:
                 self.stop(exc)
                 raise
             except ProtocolError as exc:
-                if not retry_unusable:
+                if not idempotent:
                     raise
                 error = exc
             except _ConnectFailure as exc:
@@ -684,6 +696,8 @@ class VastCaptchaClient:
         body: bytes,
         timeout: float,
         on_send: Callable[[], None] | None = None,
+        *,
+        idempotent: bool = True,
     ) -> bytes:
         await self._slots.acquire()
         try:
@@ -700,9 +714,19 @@ class VastCaptchaClient:
             except Exception as exc:
                 # Whatever an aborted exchange reports, a cancelled call is cancelled.
                 run.check()
-                if not timer.active():
-                    raise self._timed_out(exc, method, timeout) from None
-                raise self._transport_failure(exc, method) from None
+                error = (
+                    self._timed_out(exc, method, timeout)
+                    if not timer.active()
+                    else self._transport_failure(exc, method)
+                )
+                if not idempotent and type(error) is TransportError:
+                    # Sent, and no answer (connect failures are other types):
+                    # the service may have acted on it.
+                    detail = str(error).removeprefix(f"{method}: ")
+                    raise ProtocolError(
+                        f"{detail}; the request may have been received", method=method
+                    ) from None
+                raise error from None
             finally:
                 if timer.active():
                     timer.cancel()
@@ -713,7 +737,7 @@ class VastCaptchaClient:
     def _check_answer(self, answer: HttpAnswer, method: str) -> bytes:
         """The body of a usable answer; else the error it means."""
         status = answer.status
-        if 300 <= status < 400:
+        if is_redirect(status):
             shown = self.api_key.scrub(answer.location.decode("latin-1"))[:300]
             shown = shown or "(no Location header)"
             raise ApiRedirectError(
@@ -721,13 +745,14 @@ class VastCaptchaClient:
                 "followed: set the API URL to the right address",
                 location=shown,
             )
-        if status >= 500 or status in (408, 429):
+        if is_try_later(status):
             raise TransportError(f"HTTP {status}", method=method)
         # Some services echo the request in error descriptions: the key goes
         # no further than this line (and decoded strings are scrubbed again).
         content = self.api_key.scrub_bytes(answer.body)
-        if status >= 400 or status < 200:
-            # A 4xx may still carry an API error; if not, say which status it was.
+        if not 200 <= status < 300:
+            # A 4xx (or an odd 1xx or 3xx) may still carry an API error; if
+            # not, say which status it was.
             try:
                 data = protocol.decode(content, method, self.api_key)
             except ProtocolError:
