@@ -57,6 +57,7 @@ _PROVIDER_SCRIPTS = {
     "hcaptcha": re.compile(r"//(?:js\.)?hcaptcha\.com/", re.IGNORECASE),
     "turnstile": re.compile(r"//challenges\.cloudflare\.com/turnstile/", re.IGNORECASE),
 }
+_WIDGET_HOSTS = ("google.com", "recaptcha.net", "hcaptcha.com", "challenges.cloudflare.com")
 # A widget script's URL written out in a loader script (WordPress plugins and
 # single-page apps add the <script> tag from JavaScript).
 _SCRIPT_URL_IN_CODE = re.compile(
@@ -218,11 +219,20 @@ class _Page:
         self.sel = sel
         self.url = url
         self.forms = sel.xpath("//form")
+        # Every element a detector reads, found in one pass over the tree.
+        marked = sel.xpath("//*[@data-sitekey or @data-pkey] | //iframe[@src]")
+        self.keyed = [n for n in marked if "data-sitekey" in n.attrib]
+        self.pkeyed = [n for n in marked if "data-pkey" in n.attrib]
+        self.frames = [n for n in marked if n.root.tag == "iframe" and "src" in n.attrib]
         self._form_of = {form.root: i for i, form in enumerate(self.forms)}
         self.blocks = [t for t in sel.xpath("//script[not(@src)]/text()").getall() if t.strip()]
         self.inline = "\n".join(self.blocks)
         self.scripts = [s.strip() for s in sel.xpath("//script/@src").getall()]
-        self.scripts += [m.group(0) for m in _SCRIPT_URL_IN_CODE.finditer(self.inline)]
+        # Case-blind patterns are slow: run them only where a plain test on
+        # the lower-cased text says they can match.
+        self.inline_lower = self.inline.lower()
+        if any(host in self.inline_lower for host in _WIDGET_HOSTS):
+            self.scripts += [m.group(0) for m in _SCRIPT_URL_IN_CODE.finditer(self.inline)]
         self.providers = {
             name
             for name, rx in _PROVIDER_SCRIPTS.items()
@@ -280,8 +290,11 @@ class _Page:
     def form_index(self, node: Selector | None) -> int | None:
         if node is None:
             return None
-        form = node.xpath("ancestor-or-self::form[1]")
-        return self._form_of.get(form[0].root) if form else None
+        # lxml walks up the tree faster than an XPath query per element.
+        for element in (node.root, *node.root.iterancestors("form")):
+            if element.tag == "form":
+                return self._form_of.get(element)
+        return None
 
     def form_with_field(self, names: tuple[str, ...]) -> int | None:
         # A widget laid out outside the form (challenge pages do this) still
@@ -354,7 +367,7 @@ def _all(page: _Page) -> Iterator[Detection]:
 
 def _widget_elements(page: _Page) -> Iterator[tuple[str, Selector]]:
     """Every element carrying a site key, with the provider it belongs to."""
-    for node in page.sel.xpath("//*[@data-sitekey]"):
+    for node in page.keyed:
         classes = (node.attrib.get("class") or "").split()
         captcha_type = (node.attrib.get("data-captcha-type") or "").lower()
         by_class = next((p for p, c in _CLASSES.items() if c in classes), None)
@@ -585,7 +598,7 @@ def _rendered_frames(page: _Page) -> Iterator[Detection]:
     """Widgets a saved copy of the page shows already rendered: the frames
     the providers' scripts insert name the site key (reCAPTCHA's anchor and
     no-script fallback frames, hCaptcha's checkbox frame, Turnstile's frame)."""
-    for frame in page.sel.xpath("//iframe[@src]"):
+    for frame in page.frames:
         src = frame.attrib["src"].strip()
         if match := _RECAPTCHA_FRAME.search(src):
             query = parse_qs(urlsplit(src).query)
@@ -638,6 +651,8 @@ def _configured_widgets(page: _Page) -> Iterator[Detection]:
     token. Only a widget in a form counts: one configured for markup the page
     does not hold yet (a login pop-up a script builds) is none the crawler
     can resubmit."""
+    if "sitekey" not in page.inline_lower and "site_key" not in page.inline_lower:
+        return
     for block in page.blocks:
         for match in _CONFIG_KEY.finditer(block):
             before = block[: match.start()]
@@ -701,7 +716,7 @@ def _marks(field: Selector) -> str:
 
 
 def _funcaptcha(page: _Page) -> Iterator[Detection]:
-    for node in page.sel.xpath("//*[@data-pkey]"):
+    for node in page.pkeyed:
         yield Detection(
             Captcha(
                 kind="funcaptcha",
