@@ -146,7 +146,12 @@ _RENDER_PROVIDERS = {
     "turnstile": "turnstile",
 }
 _SUBMIT_INPUTS = frozenset({"submit", "button", "image"})
-_NAMED_FOR_RECAPTCHA = ".//*[contains(translate(@name, 'RECAPTH', 'recapth'), 'recaptcha')]"
+# A field named for reCAPTCHA, unless a rendered widget holds it (its own
+# response field, seen in saved copies of pages).
+_NAMED_FOR_RECAPTCHA = (
+    ".//*[contains(translate(@name, 'RECAPTH', 'recapth'), 'recaptcha')]"
+    "[not(ancestor::*[contains(concat(' ', normalize-space(@class), ' '), ' g-recaptcha ')])]"
+)
 _EMPTY_HIDDEN = ".//input[@type='hidden'][not(@value) or @value='']"
 
 # Markup, not words: a page that merely mentions "hCaptcha" is not parsed.

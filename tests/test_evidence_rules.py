@@ -353,3 +353,13 @@ def test_provider_words_give_way_to_the_script_the_page_loads() -> None:
         "sitekey=93d2dffa-6cad-4031-9c00-4741a03c569d'></iframe></form>"
     )
     assert (captcha.kind, captcha.sitekey) == ("hcaptcha", "93d2dffa-6cad-4031-9c00-4741a03c569d")
+
+
+def test_a_rendered_v2_widgets_own_field_does_not_take_the_v3_analytics_token() -> None:
+    hits = found(
+        V3_SCRIPT + "<form><div class='g-recaptcha' data-sitekey='6Lc-checkbox-key'>"
+        "<textarea name='g-recaptcha-response'></textarea></div></form>"
+    )
+    assert [(hit.captcha.kind, hit.captcha.sitekey) for hit in hits] == [
+        ("recaptcha-v2", "6Lc-checkbox-key")
+    ]
