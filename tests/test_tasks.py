@@ -181,3 +181,10 @@ def test_odd_proxy_passwords_are_never_shown(proxy: str) -> None:
     assert "ss@" not in str(info.value)
     assert "cret" not in str(info.value)
     assert "***@" in str(info.value)
+
+
+@pytest.mark.parametrize("proxy", ["10.0.0.1:3128", "http://proxy.test:3128", "u:@h.test:3128"])
+def test_a_proxy_without_credentials_is_refused_by_name(proxy: str) -> None:
+    # The service takes login:password@host:port only (vastcap-api.md).
+    with pytest.raises(InvalidTaskError, match="login:password@host:port"):
+        RecaptchaV2Task(website_url=URL, website_key=KEY, proxy=proxy)

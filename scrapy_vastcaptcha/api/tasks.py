@@ -23,7 +23,8 @@ JSONValue = Any
 #: Site keys of every provider are short runs of these characters; anything
 #: else (quotes, spaces, markup) means the key was scraped wrongly.
 _SITEKEY_RE = re.compile(r"^[A-Za-z0-9_.:\-]{4,200}$")
-_PROXY_RE = re.compile(r"^(?:[^:@/\s]+:[^@/\s]*@)?[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+# The service takes login:password@host:port and nothing else (vastcap-api.md).
+_PROXY_RE = re.compile(r"^[^:@/\s]+:[^@/\s]+@[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
 
 KINDS = ("recaptcha-v2", "recaptcha-v3", "hcaptcha", "turnstile", "funcaptcha", "image")
 
@@ -56,9 +57,11 @@ def normalize_proxy(proxy: str) -> str:
             value = value[len(scheme) :]
     value = value.rstrip("/")
     if "://" in value or not _PROXY_RE.match(value):
+        # A proxy without credentials is refused too: solving without it
+        # would give a token bound to another address, paid for and useless.
         raise InvalidTaskError(
-            "proxy must look like login:password@host:port or host:port, "
-            f"got {_mask_proxy(proxy)!r}"
+            "proxy must look like login:password@host:port (the service takes "
+            f"no other form), got {_mask_proxy(proxy)!r}"
         )
     return value
 
