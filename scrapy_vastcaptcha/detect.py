@@ -45,26 +45,10 @@ from parsel import Selector
 
 from scrapy_vastcaptcha.captcha import DETECTABLE_KINDS, TOKEN_FIELDS, Captcha
 from scrapy_vastcaptcha.evidence import RecaptchaEvidence, normalise_sitekey, recaptcha_verdict
+from scrapy_vastcaptcha.pagefacts import PageFacts, TokenWriting, option
 
 __all__ = ["DETECTABLE_KINDS", "Detection", "detect", "form_index", "might_have_captcha"]
 
-_RECAPTCHA_SCRIPT = re.compile(
-    r"^(?:https?:)?//(?:www\.)?(?:google\.com|recaptcha\.net)/recaptcha/(api|enterprise)\.js",
-    re.IGNORECASE,
-)
-_PROVIDER_SCRIPTS = {
-    "recaptcha": _RECAPTCHA_SCRIPT,
-    "hcaptcha": re.compile(r"//(?:js\.)?hcaptcha\.com/", re.IGNORECASE),
-    "turnstile": re.compile(r"//challenges\.cloudflare\.com/turnstile/", re.IGNORECASE),
-}
-_WIDGET_HOSTS = ("google.com", "recaptcha.net", "hcaptcha.com", "challenges.cloudflare.com")
-# A widget script's URL written out in a loader script (WordPress plugins and
-# single-page apps add the <script> tag from JavaScript).
-_SCRIPT_URL_IN_CODE = re.compile(
-    r"""(?:https?:)?//(?:www\.)?(?:google\.com|recaptcha\.net|js\.hcaptcha\.com|hcaptcha\.com"""
-    r"""|challenges\.cloudflare\.com)/[^'"`\s<>]*""",
-    re.IGNORECASE,
-)
 # Frames a rendered widget leaves in the page (saved copies, rendered DOM).
 _RECAPTCHA_FRAME = re.compile(
     r"^(?:https?:)?//(?:www\.)?(?:google\.com|recaptcha\.net)/recaptcha/"
@@ -78,7 +62,8 @@ _TURNSTILE_FRAME = re.compile(
     re.IGNORECASE,
 )
 # Widget settings held as data: a site key in an object, and the "#id"
-# selectors and provider names written before it.
+# selectors and provider names written before it. Provider names also mark
+# plugins' own widget containers ("ginput_recaptcha").
 _CONFIG_KEY = re.compile(
     r"""["']?\bsite_?key["']?\s*:\s*["'](?P<key>[^"'\\\s]{20,})["']""", re.IGNORECASE
 )
@@ -94,32 +79,6 @@ _RENDER_CALL = re.compile(
     r"(?P<target>[^{};]*?)\s*,\s*\{(?P<options>.*?)\}\s*\)",
     re.DOTALL,
 )
-_EXECUTE_CALL = re.compile(
-    r"grecaptcha(?:\s*\.\s*enterprise)?\s*\.\s*execute\(\s*"
-    r"(?:(['\"])(?P<key>[^'\"]+)\1|(?P<name>[A-Za-z_$][\w.$]*))"
-    r"(?:\s*,\s*\{(?P<options>[^}]*)\})?",
-    re.DOTALL,
-)
-_QUOTED = re.compile(r"""^(['"])(?P<s>[^'"]*)\1$""")
-_LOOKUP = re.compile(
-    r"""^document\.(?:getElementById|querySelector)\(\s*(['"])(?P<s>[^'"]+)\1\s*\)$"""
-)
-# Where a page script puts a token: the elements it looks up by id or name.
-_SCRIPT_TARGETS = re.compile(
-    r"""(?:getElementById\(\s*|getElementsByName\(\s*|querySelector(?:All)?\(\s*|\$\(\s*)"""
-    r"""(['"])(?P<s>[^'"]+)\1"""
-)
-_TARGET_NAMES = re.compile(r"""^#([\w-]+)$|\[name=['"]?([^'"\]]+)['"]?\]""")
-# A field a page script creates: `input.name = 'x'`, `setAttribute('name', 'x')`,
-# `.attr('name', 'x')`, or `name="x"` in a string of HTML.
-_CREATED_FIELD = re.compile(r"""\bname\\?['"]?\s*[=:,]\s*\\?['"]([\w\[\]-]+)""")
-# Names, not values: what a render option holding a function looks like.
-_NOT_NAMES = frozenset({"function", "async", "null", "undefined", "true", "false", "new"})
-# A site key is one token of this shape whatever the provider (40-character
-# reCAPTCHA keys, hCaptcha UUIDs, Turnstile 0x... keys); assigned strings of
-# another shape are placeholders or something else.
-_KEY_SHAPE = re.compile(r"^[\w-]{20,}$")
-
 # Class names, and data-captcha-type values, that name each provider's widget.
 _CLASSES = {"recaptcha": "g-recaptcha", "hcaptcha": "h-captcha", "turnstile": "cf-turnstile"}
 _CAPTCHA_TYPES = {
@@ -131,8 +90,6 @@ _CAPTCHA_TYPES = {
     "cfturnstile": "turnstile",
     "turnstile": "turnstile",
 }
-# Words in a container's class or id that name its provider.
-_PROVIDER_WORDS = {"recaptcha": "recaptcha", "hcaptcha": "hcaptcha", "turnstile": "turnstile"}
 # Other vendors' widgets that also carry data-sitekey: never claimed by the
 # "only provider loaded" rule (Friendly Captcha, mCaptcha, Yandex SmartCaptcha,
 # Prosopo, Private Captcha).
@@ -185,7 +142,7 @@ def detect(
 ) -> list[Detection]:
     """Every captcha of the given kinds in ``html``, one per widget."""
     sel = html if isinstance(html, Selector) else Selector(text=html)
-    page = _Page(sel, page_url)
+    page = PageFacts(sel, page_url)
     found: dict[tuple[str, str, int | None], Detection] = {}
     for detection in _all(page):
         captcha = detection.captcha
@@ -215,149 +172,7 @@ def form_index(sel: Selector, node: Selector | None) -> int | None:
     return int(float(form[0].xpath("count(preceding::form)").get() or 0))
 
 
-class _Page:
-    """What the detectors share about one page, looked up once: its forms,
-    scripts, the reCAPTCHA keys it names, and the variables its inline
-    scripts assign."""
-
-    def __init__(self, sel: Selector, url: str) -> None:
-        self.sel = sel
-        self.url = url
-        self.forms = sel.xpath("//form")
-        # Every element a detector reads, found in one pass over the tree.
-        marked = sel.xpath("//*[@data-sitekey or @data-pkey] | //iframe[@src]")
-        self.keyed = [n for n in marked if "data-sitekey" in n.attrib]
-        self.pkeyed = [n for n in marked if "data-pkey" in n.attrib]
-        self.frames = [n for n in marked if n.root.tag == "iframe" and "src" in n.attrib]
-        self._form_of = {form.root: i for i, form in enumerate(self.forms)}
-        self.blocks = [t for t in sel.xpath("//script[not(@src)]/text()").getall() if t.strip()]
-        self.inline = "\n".join(self.blocks)
-        self.scripts = [s.strip() for s in sel.xpath("//script/@src").getall()]
-        # Case-blind patterns are slow: run them only where a plain test on
-        # the lower-cased text says they can match.
-        self.inline_lower = self.inline.lower()
-        if any(host in self.inline_lower for host in _WIDGET_HOSTS):
-            self.scripts += [m.group(0) for m in _SCRIPT_URL_IN_CODE.finditer(self.inline)]
-        self.providers = {
-            name
-            for name, rx in _PROVIDER_SCRIPTS.items()
-            if any(rx.search(s) for s in self.scripts)
-        }
-        recaptcha = [
-            (m.group(1).lower(), s) for s in self.scripts if (m := _RECAPTCHA_SCRIPT.search(s))
-        ]
-        self.enterprise = any(name == "enterprise" for name, _ in recaptcha) or (
-            "grecaptcha.enterprise" in self.inline
-        )
-        self.render_keys = frozenset(
-            key
-            for _, src in recaptcha
-            if (key := normalise_sitekey(parse_qs(urlsplit(src).query).get("render", [""])[0]))
-            and key not in ("explicit", "onload")
-        )
-        self.execute_actions: dict[str, str | None] = {}
-        for call in _EXECUTE_CALL.finditer(self.inline):
-            raw = call["key"] or self.resolve(call["name"])
-            if not raw:
-                continue
-            key = normalise_sitekey(raw)
-            action = _option(call["options"] or "", "action", literal=True)
-            if action or key not in self.execute_actions:
-                self.execute_actions[key] = action
-        self.execute_keys = frozenset(self.execute_actions)
-        compat_off = any(
-            "recaptchacompat=off" in src.lower()
-            for src in self.scripts
-            if _PROVIDER_SCRIPTS["hcaptcha"].search(src)
-        )
-        # Told to leave reCAPTCHA's field alone, hCaptcha writes only its own.
-        self.hcaptcha_fields = ("h-captcha-response",) if compat_off else TOKEN_FIELDS["hcaptcha"]
-
-    def resolve(self, name: str | None) -> str | None:
-        """The string a page script assigns to a variable or property
-        ``name`` (``siteKey = '...'``, ``{siteKey: '...'}``), when it assigns
-        exactly one key-shaped string to it."""
-        if not name:
-            return None
-        last = name.rsplit(".", 1)[-1]
-        assigned = {
-            m.group("v")
-            for m in re.finditer(
-                rf"""(?<![\w$])['"]?{re.escape(last)}['"]?\s*[:=]\s*(['"])(?P<v>[^'"]*)\1""",
-                self.inline,
-            )
-        }
-        if len(assigned) != 1:
-            return None
-        (value,) = assigned
-        return value if _KEY_SHAPE.match(value.strip()) else None
-
-    def form_index(self, node: Selector | None) -> int | None:
-        if node is None:
-            return None
-        # lxml walks up the tree faster than an XPath query per element.
-        for element in (node.root, *node.root.iterancestors("form")):
-            if element.tag == "form":
-                return self._form_of.get(element)
-        return None
-
-    def form_with_field(self, names: tuple[str, ...]) -> int | None:
-        # A widget laid out outside the form (challenge pages do this) still
-        # belongs to the one form that carries its response field.
-        holding = [i for i, f in enumerate(self.forms) if f.xpath(".//*[@name=$n]", n=names[0])]
-        return holding[0] if len(holding) == 1 else None
-
-    def only_form(self) -> int | None:
-        return 0 if len(self.forms) == 1 else None
-
-    def target(self, expression: str) -> Selector | None:
-        """The element a render call's first argument names, when it is
-        written out: an id or selector string, or a DOM lookup of one."""
-        expression = expression.strip()
-        match = _QUOTED.match(expression) or _LOOKUP.match(expression)
-        if match is None:
-            return None
-        selector = match.group("s").strip()
-        if expression.startswith("document.getElementById"):
-            selector = "#" + selector
-        elif not selector.startswith((".", "#", "[")):
-            selector = "#" + selector  # render('id', ...) takes a bare id
-        try:
-            nodes = self.sel.css(selector)
-        except Exception:  # not a selector parsel can read: leave the widget unplaced
-            return None
-        return nodes[0] if nodes else None
-
-    def token_writing(self) -> _TokenWriting:
-        """What the page's reCAPTCHA scripts do with a token: the ids and
-        names they look up, and the fields they create for it."""
-        looked_up: set[str] = set()
-        created: list[str] = []
-        for block in self.blocks:
-            if "grecaptcha" not in block:
-                continue
-            for match in _SCRIPT_TARGETS.finditer(block):
-                text = match.group("s").strip()
-                named = _TARGET_NAMES.findall(text)
-                if named:
-                    looked_up.update(a or b for a, b in named)
-                elif re.fullmatch(r"[\w-]+", text):
-                    looked_up.add(text)  # getElementById('x'), getElementsByName('x')
-            created += [
-                name
-                for name in _CREATED_FIELD.findall(block)
-                if "captcha" in name.lower() or "token" in name.lower()
-            ]
-        return _TokenWriting(frozenset(looked_up), tuple(dict.fromkeys(created)))
-
-
-@dataclass(frozen=True)
-class _TokenWriting:
-    looked_up: frozenset[str]
-    created: tuple[str, ...]
-
-
-def _all(page: _Page) -> Iterator[Detection]:
+def _all(page: PageFacts) -> Iterator[Detection]:
     for provider, node in _widget_elements(page):
         if provider == "recaptcha":
             yield _recaptcha_element(page, node)
@@ -370,7 +185,7 @@ def _all(page: _Page) -> Iterator[Detection]:
     yield from _funcaptcha(page)
 
 
-def _widget_elements(page: _Page) -> Iterator[tuple[str, Selector]]:
+def _widget_elements(page: PageFacts) -> Iterator[tuple[str, Selector]]:
     """Every element carrying a site key, with the provider it belongs to."""
     for node in page.keyed:
         classes = (node.attrib.get("class") or "").split()
@@ -383,7 +198,7 @@ def _widget_elements(page: _Page) -> Iterator[tuple[str, Selector]]:
             # "g-invisible-recaptcha", "js-turnstile") names its provider, even
             # where the page's copy lost the script tag.
             marks = f"{node.attrib.get('class', '')} {node.attrib.get('id', '')}".lower()
-            named = [p for p, word in _PROVIDER_WORDS.items() if word in marks]
+            named = sorted(set(_PROVIDER_WORD.findall(marks)))
             if len(named) == 1 and (not page.providers or named[0] in page.providers):
                 (provider,) = named
         if provider is None and not foreign and len(page.providers) == 1:
@@ -393,14 +208,14 @@ def _widget_elements(page: _Page) -> Iterator[tuple[str, Selector]]:
             yield provider, node
 
 
-def _element_form(page: _Page, node: Selector) -> int | None:
+def _element_form(page: PageFacts, node: Selector) -> int | None:
     form = page.form_index(node)
     if form is None and node.root.tag == "script":
         return page.only_form()
     return form
 
 
-def _recaptcha_element(page: _Page, node: Selector) -> Detection:
+def _recaptcha_element(page: PageFacts, node: Selector) -> Detection:
     attrib = node.attrib
     sitekey = normalise_sitekey(attrib.get("data-sitekey", ""))
     tag = str(node.root.tag).lower()
@@ -442,7 +257,7 @@ def _recaptcha_element(page: _Page, node: Selector) -> Detection:
     )
 
 
-def _element_widget(page: _Page, node: Selector, provider: str) -> Detection:
+def _element_widget(page: PageFacts, node: Selector, provider: str) -> Detection:
     attrib = node.attrib
     kind = provider
     tag = str(node.root.tag).lower()
@@ -467,7 +282,7 @@ def _element_widget(page: _Page, node: Selector, provider: str) -> Detection:
     )
 
 
-def _v3_from_script(page: _Page) -> Iterator[Detection]:
+def _v3_from_script(page: PageFacts) -> Iterator[Detection]:
     # Sites load v3 on every page, as Google advises; only a form with a field
     # for the token needs one (anywhere else a solve would be money wasted).
     keys = page.render_keys | page.execute_keys
@@ -488,7 +303,7 @@ def _v3_from_script(page: _Page) -> Iterator[Detection]:
             )
 
 
-def _v3_fields(page: _Page, writing: _TokenWriting) -> dict[int, tuple[str, ...]]:
+def _v3_fields(page: PageFacts, writing: TokenWriting) -> dict[int, tuple[str, ...]]:
     """The forms that take a reCAPTCHA v3 token, each with its own fields
     for it. A form takes one when it has a field named for reCAPTCHA
     (``g-recaptcha-response``, ``recaptcha_token``), or an empty hidden
@@ -524,7 +339,7 @@ def _v3_fields(page: _Page, writing: _TokenWriting) -> dict[int, tuple[str, ...]
     return taking
 
 
-def _stated_action(page: _Page, form: int | None) -> str | None:
+def _stated_action(page: PageFacts, form: int | None) -> str | None:
     """A v3 action the form states in a field of its own
     (``recaptcha_action``, as phpBB and Magix CMS write it), for the page's
     script to read."""
@@ -537,11 +352,11 @@ def _stated_action(page: _Page, form: int | None) -> str | None:
     return None
 
 
-def _render_calls(page: _Page) -> Iterator[Detection]:
+def _render_calls(page: PageFacts) -> Iterator[Detection]:
     for match in _RENDER_CALL.finditer(page.inline):
         options = match.group("options")
-        raw_key = _option(options, "sitekey", literal=True) or page.resolve(
-            _option(options, "sitekey")
+        raw_key = option(options, "sitekey", literal=True) or page.resolve(
+            option(options, "sitekey")
         )
         sitekey = normalise_sitekey(raw_key or "")
         if not sitekey:
@@ -551,27 +366,27 @@ def _render_calls(page: _Page) -> Iterator[Detection]:
         form = page.form_index(container)
         if form is None and container is None:
             form = page.only_form()
-        size = _option(options, "size", literal=True)
+        size = option(options, "size", literal=True)
         kind = _RENDER_PROVIDERS[api]
         captcha = Captcha(
             kind=kind,
             sitekey=sitekey,
             page_url=page.url,
-            action=_option(options, "action", literal=True),
-            cdata=_option(options, "cData", literal=True),
-            page_data=_option(options, "chlPageData", literal=True),
+            action=option(options, "action", literal=True),
+            cdata=option(options, "cData", literal=True),
+            page_data=option(options, "chlPageData", literal=True),
             invisible=(size or "").lower() == "invisible",
             enterprise=api == "grecaptcha.enterprise" or (kind != "hcaptcha" and page.enterprise),
-            callback=_option(options, "callback"),
+            callback=option(options, "callback"),
             fields=page.hcaptcha_fields if kind == "hcaptcha" else TOKEN_FIELDS[kind],
         )
         if api.startswith("grecaptcha"):
-            captcha = _with_verdict(page, captcha, container, size, _option(options, "badge"))
+            captcha = _with_verdict(page, captcha, container, size, option(options, "badge"))
         yield Detection(captcha, form)
 
 
 def _with_verdict(
-    page: _Page,
+    page: PageFacts,
     captcha: Captcha,
     container: Selector | None,
     size: str | None,
@@ -599,7 +414,7 @@ def _with_verdict(
     )
 
 
-def _rendered_frames(page: _Page) -> Iterator[Detection]:
+def _rendered_frames(page: PageFacts) -> Iterator[Detection]:
     """Widgets a saved copy of the page shows already rendered: the frames
     the providers' scripts insert name the site key (reCAPTCHA's anchor and
     no-script fallback frames, hCaptcha's checkbox frame, Turnstile's frame)."""
@@ -648,7 +463,7 @@ def _rendered_frames(page: _Page) -> Iterator[Detection]:
             )
 
 
-def _configured_widgets(page: _Page) -> Iterator[Detection]:
+def _configured_widgets(page: PageFacts) -> Iterator[Detection]:
     """Widgets a page configures in data for its own script to render:
     ``{"sitekey": KEY, "size": ...}`` in a JSON or script block, placed by
     the ``"#id"`` selector that precedes it (Magento's ``x-magento-init``
@@ -680,18 +495,18 @@ def _configured_widgets(page: _Page) -> Iterator[Detection]:
             options = (
                 before[before.rfind("{") :] + block[match.end() : block.find("}", match.end())]
             )
-            size = _option(options, "size", literal=True)
+            size = option(options, "size", literal=True)
             sitekey = normalise_sitekey(match.group("key"))
             if provider == "recaptcha":
                 captcha = Captcha(
                     kind="recaptcha-v2",
                     sitekey=sitekey,
                     page_url=page.url,
-                    action=_option(options, "action", literal=True),
+                    action=option(options, "action", literal=True),
                     enterprise=page.enterprise,
                 )
                 captcha = _with_verdict(
-                    page, captcha, None, size, _option(options, "badge", literal=True)
+                    page, captcha, None, size, option(options, "badge", literal=True)
                 )
             else:
                 captcha = Captcha(
@@ -704,7 +519,7 @@ def _configured_widgets(page: _Page) -> Iterator[Detection]:
             yield Detection(captcha, form)
 
 
-def _token_forms(page: _Page) -> list[int]:
+def _token_forms(page: PageFacts) -> list[int]:
     """Forms with an empty hidden field named or classed for a captcha: a
     place the page's script copies a token into."""
     return [
@@ -720,7 +535,7 @@ def _marks(field: Selector) -> str:
     return f"{attrib.get('name', '')} {attrib.get('id', '')} {attrib.get('class', '')}".lower()
 
 
-def _funcaptcha(page: _Page) -> Iterator[Detection]:
+def _funcaptcha(page: PageFacts) -> Iterator[Detection]:
     for node in page.pkeyed:
         yield Detection(
             Captcha(
@@ -738,24 +553,7 @@ def _funcaptcha(page: _Page) -> Iterator[Detection]:
             )
 
 
-def _option(options: str, name: str, *, literal: bool = False) -> str | None:
-    """A render option's value. ``literal`` takes only a string written out;
-    otherwise a name is taken too (a callback's, or a variable's for the
-    caller to resolve), never a function written in place."""
-    word = "" if literal else r"|(?P<w>[A-Za-z_$][\w.$]*)"
-    match = re.search(
-        rf"['\"]?\b{re.escape(name)}['\"]?\s*:\s*(?:(['\"])(?P<s>[^'\"]*)\1{word})",
-        options,
-    )
-    if match is None:
-        return None
-    if match.group("s") is not None:
-        return match.group("s")
-    value = match.group("w")
-    return None if value in _NOT_NAMES else value
-
-
-def _with_form_fields(page: _Page, detection: Detection) -> Captcha:
+def _with_form_fields(page: PageFacts, detection: Detection) -> Captcha:
     """Add the form's own empty hidden fields named for a captcha (``recaptcha_token``,
     say): pages that copy the token somewhere of their own read it from there."""
     captcha = detection.captcha
