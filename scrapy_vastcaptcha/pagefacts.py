@@ -41,9 +41,11 @@ _EXECUTE_CALL = re.compile(
     r"(?:\s*,\s*\{(?P<options>[^}]*)\})?",
     re.DOTALL,
 )
-_QUOTED = re.compile(r"""^(['"])(?P<s>[^'"]*)\1$""")
+# A string written out: quotes, or a template literal with nothing interpolated.
+_QUOTED = re.compile(r"""^(['"`])(?P<s>[^'"`]*)\1$""")
 _LOOKUP = re.compile(
-    r"""^document\.(?:getElementById|querySelector)\(\s*(['"])(?P<s>[^'"]+)\1\s*\)$"""
+    r"""^(?:document\.(?P<dom>getElementById|querySelector)|\$|jQuery)"""
+    r"""\(\s*(['"`])(?P<s>[^'"`]+)\2\s*\)(?:\[0\]|\.get\(0\))?$"""
 )
 # Where a page script puts a token: the elements it looks up by id or name.
 _SCRIPT_TARGETS = re.compile(
@@ -165,7 +167,7 @@ class PageFacts:
         if match is None:
             return None
         selector = match.group("s").strip()
-        if expression.startswith("document.getElementById"):
+        if match.groupdict().get("dom") == "getElementById":
             selector = "#" + selector
         elif not selector.startswith((".", "#", "[")):
             selector = "#" + selector  # render('id', ...) takes a bare id
@@ -210,12 +212,13 @@ def option(options: str, name: str, *, literal: bool = False) -> str | None:
     caller to resolve), never a function written in place."""
     word = "" if literal else r"|(?P<w>[A-Za-z_$][\w.$]*)"
     match = re.search(
-        rf"['\"]?\b{re.escape(name)}['\"]?\s*:\s*(?:(['\"])(?P<s>[^'\"]*)\1{word})",
+        rf"['\"]?\b{re.escape(name)}['\"]?\s*:\s*(?:(['\"`])(?P<s>[^'\"`]*)\1{word})",
         options,
     )
     if match is None:
         return None
     if match.group("s") is not None:
-        return match.group("s")
+        # a template literal that interpolates is worked out at run time
+        return None if "${" in match.group("s") else match.group("s")
     value = match.group("w")
     return None if value in _NOT_NAMES else value

@@ -363,3 +363,17 @@ def test_a_rendered_v2_widgets_own_field_does_not_take_the_v3_analytics_token() 
     assert [(hit.captcha.kind, hit.captcha.sitekey) for hit in hits] == [
         ("recaptcha-v2", "6Lc-checkbox-key")
     ]
+
+
+def test_render_targets_and_keys_written_in_other_javascript_shapes() -> None:
+    page = (
+        "<form><input name='q'></form><form id='f'><div id='ts'></div></form><script>"
+        "turnstile.render({target}, {{sitekey: `0x4AAAAAAATemplateKey001`, action: `{action}`}});"
+        "</script>"
+    )
+    for target in ("`#ts`", "$('#ts')[0]", "jQuery('#ts').get(0)", "document.querySelector(`#ts`)"):
+        captcha, form = one(page.format(target=target, action="login"))
+        assert (captcha.sitekey, captcha.action, form) == ("0x4AAAAAAATemplateKey001", "login", 1)
+    # a template literal that interpolates is not written out
+    captcha, _ = one(page.format(target="'#ts'", action="${page}"))
+    assert captcha.action is None
