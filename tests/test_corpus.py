@@ -55,8 +55,8 @@ def expected(truth: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def test_corpus_covers_every_kind_and_negatives() -> None:
     kinds = {w["kind"] for widgets in TRUTH.values() for w in widgets}
     assert kinds == {"recaptcha-v2", "recaptcha-v3", "hcaptcha", "turnstile"}
-    assert len(TRUTH) >= 30
-    assert sum(1 for widgets in TRUTH.values() if not widgets) >= 5
+    assert len(TRUTH) >= 65
+    assert sum(1 for widgets in TRUTH.values() if not widgets) >= 12
     assert {p.name for p in CORPUS.glob("*.html")} == set(TRUTH)
 
 
