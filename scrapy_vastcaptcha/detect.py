@@ -376,7 +376,7 @@ def _render_calls(page: PageFacts) -> Iterator[Detection]:
             cdata=option(options, "cData", literal=True),
             page_data=option(options, "chlPageData", literal=True),
             invisible=(size or "").lower() == "invisible",
-            enterprise=api == "grecaptcha.enterprise" or (kind != "hcaptcha" and page.enterprise),
+            enterprise=api == "grecaptcha.enterprise" or (api == "grecaptcha" and page.enterprise),
             callback=option(options, "callback"),
             fields=page.hcaptcha_fields if kind == "hcaptcha" else TOKEN_FIELDS[kind],
         )
