@@ -442,9 +442,8 @@ def _rendered_frames(page: PageFacts) -> Iterator[Detection]:
         elif match := _HCAPTCHA_FRAME.search(src):
             parts = urlsplit(src)
             fragment = parse_qs(parts.fragment)
-            if (fragment.get("frame") or ["checkbox"])[
-                0
-            ] != "checkbox" or "challenge" in parts.path:
+            shown = (fragment.get("frame") or ["checkbox"])[0]
+            if shown != "checkbox" or "challenge" in parts.path:
                 continue  # the challenge frame repeats the checkbox's key
             yield Detection(
                 Captcha(
