@@ -80,12 +80,14 @@ def test_fixed_schedule_until_a_kind_has_enough_samples() -> None:
 
 def test_solves_of_12_to_18_s() -> None:
     ours, fixed = ours_and_fixed(uniform(12, 18))
-    assert ours.calls_per_solve <= 3 < fixed.calls_per_solve
+    # The cheapest plan for these (first call at 14 s, then 16 and 18) makes
+    # 2 calls per solve; probes, one task in four, first call near 12.9 s.
+    assert ours.calls_per_solve <= 2.5 < 3 < fixed.calls_per_solve
     # With calls at least 2 s apart, no schedule notices a uniform 12-18 s
-    # solve within 1 s more than half the time: only the last second before
-    # each call in (12, 19) counts, there are at most four such calls, and
-    # the first and last of four share one second of (12, 18] between them.
-    # So a median of 1.0 s is the floor; the plan gets within 0.1 s of it.
+    # solve within 1 s more than half the time: of the stretch between two
+    # calls, only the last second counts, and of the stretch before the
+    # first call, at most its last second. So a median of 1.0 s is the
+    # floor; the plan gets within 0.1 s of it.
     assert ours.median_delay <= 1.1
     assert ours.median_delay < fixed.median_delay - 0.4
     assert ours.p90_delay < fixed.p90_delay
@@ -108,18 +110,21 @@ def test_solves_of_30_s() -> None:
 def test_plan_follows_solve_times_that_jump() -> None:
     model = SolveTimeModel()
     simulate(model, uniform(9, 11, 40))
-    slower = simulate(model, uniform(24, 26, 40, seed=2))
+    slower = simulate(model, uniform(24, 26, 50, seed=2))
     # The first call stays early while the fast solves weigh more than the
-    # early quantile, then moves up for good.
+    # early quantile (HALF_LIFE * log2(1 / EARLY_QUANTILE), about 33 solves),
+    # then moves up for good.
     moved = next(n for n in range(len(slower)) if all(s.calls[0] >= 20 for s in slower[n:]))
-    assert moved <= 20
+    assert moved <= 33
     assert statistics.fmean(len(s.calls) for s in slower[moved:]) <= 3
-    # Faster again: first calls that find the token ready pull the plan down
-    # at once.
+    # Faster again: the probes' first calls that find the token ready pull
+    # the plan down within a few probes (and on 9-11 s solves one call at
+    # the end of the range is the cheapest plan).
     faster = simulate(model, uniform(9, 11, 40, seed=3))
-    moved = next(n for n in range(len(faster)) if all(s.calls[0] <= 10 for s in faster[n:]))
-    assert moved <= 5
-    assert statistics.median(s.delay for s in faster[moved:]) <= 1.2
+    moved = next(n for n in range(len(faster)) if all(s.calls[0] <= 11 for s in faster[n:]))
+    assert moved <= 10
+    assert statistics.fmean(len(s.calls) for s in faster[moved:]) <= 2
+    assert statistics.median(s.delay for s in faster[moved:]) <= 1.3
     assert_service_rules(slower + faster)
 
 
@@ -175,11 +180,13 @@ def test_both_bounds_of_the_ready_interval_are_used(low: float, high: float) -> 
     solve_times = uniform(low, high)
     ours = simulate(SolveTimeModel(), solve_times)[WARM_UP:]
     naive = simulate(NoticedOnly(), solve_times)[WARM_UP:]
-    # Our first call sits near the early quantile of the true solve times;
-    # learning from noticed times puts it later, and notices later.
+    # The probes' first calls (the earliest tenth) come at most 2 s before
+    # the early quantile of the true solve times, the others later; learning
+    # from noticed times puts first calls later, and notices later.
     true_quantile = low + 0.15 * (high - low)
-    first_call = statistics.median(s.calls[0] for s in ours)
-    assert abs(first_call - true_quantile) <= 1.0
+    first_calls = sorted(s.calls[0] for s in ours)
+    assert true_quantile - 2.0 <= first_calls[len(first_calls) // 10] <= true_quantile + 0.5
+    first_call = statistics.median(first_calls)
     assert statistics.median(s.calls[0] for s in naive) > first_call + 0.5
     assert Summary.of(naive).median_delay > Summary.of(ours).median_delay + 0.2
 
@@ -224,10 +231,10 @@ def test_site_keys_learn_their_own_times_and_fall_back_to_the_type() -> None:
         assert wait is not None
         return wait
 
-    assert 3.5 <= first_call("quick") <= 4.5
-    assert 23.5 <= first_call("slow") <= 24.5
+    assert 4.0 <= first_call("quick") <= 6.0
+    assert 24.0 <= first_call("slow") <= 26.0
     # A new site key gets the type's plan, which covers both.
-    assert first_call("new") <= 5.0
+    assert first_call("new") <= 6.0
     assert simulate(model, [25.0], sitekey="new")[0].solved
 
 

@@ -25,8 +25,8 @@ What is learned
     that many, the kind's fixed schedule does. Recent tasks weigh more: a
     sample's weight halves with every ``HALF_LIFE`` tasks of its key created
     after it, so when solve times jump the plan follows within
-    ``HALF_LIFE * log2(1 / EARLY_QUANTILE)`` solves (about 19) upwards, and
-    within a few downwards (see below).
+    ``HALF_LIFE * log2(1 / EARLY_QUANTILE)`` solves (about 33) upwards, and
+    within a few probes downwards (see below).
 
 Tasks not (yet) found ready
     A task still pending, or one that ended without a token (failed, timed
@@ -47,23 +47,27 @@ Solves seen between two calls
     is spread uniformly over its interval (uniform imputation of interval-
     censored data). Our plans keep intervals 2-4 s wide, so this blurs the
     distribution by a second or two without biasing it. The wide interval
-    is a token ready at the first call, ``(0, first call]``; spreading it
-    over all of that deliberately errs early, and corrects itself: if more
-    first calls than planned find the token ready, the estimated early
-    quantile drops in proportion, the next first calls come sooner, answer
-    "processing" and give sharp lower bounds again. (The non-parametric
-    maximum-likelihood estimate, Turnbull's, would put that mass just below
-    the first call, where other samples bound it, and so would follow solve
-    times that got faster only as slowly as the first call creeps down; it
-    also needs an iterative fit.)
+    is a token ready at the first call, ``(0, first call]``. For a probe
+    (below) it is spread over all of that, which deliberately errs early
+    and corrects itself: if more probes than planned find the token ready,
+    the estimated early quantile drops in proportion, the next probes come
+    sooner, answer "processing" and give sharp lower bounds again. For
+    other tasks, whose first call may come where a third of solves are
+    done, three quarters of it go where the other samples say solves end
+    below that call (one step of Turnbull's self-consistent estimate), a
+    quarter is spread evenly; spread all evenly, it would pull their first
+    calls ever earlier, and placed all by the others, ever later.
 
 How a plan is made
-    The first call comes at the ``EARLY_QUANTILE`` of the learned
-    distribution: most first calls answer "processing", which keeps the lower
-    end observed, and the weight spread below it (above) cannot draw calls
-    there. The calls after it minimise expected calls plus ``DELAY_COST``
-    times the expected delay between "ready" and noticing it, by dynamic
-    programming on a ``STEP`` grid, up to the slowest solve seen, subject to:
+    Calls minimise expected calls plus ``DELAY_COST`` times the expected
+    delay between "ready" and noticing it, by dynamic programming on a
+    ``STEP`` grid, up to the slowest solve seen. One task in
+    ``PROBE_EVERY`` per key is a probe: its first call comes at the
+    ``EARLY_QUANTILE`` of the learned distribution, so most probes answer
+    "processing" and keep the lower end observed. The others' first call
+    comes where the cost is least, never earlier than that (on 12-18 s
+    solves: at 14 s, then 16 and 18 s, 2 calls, a third ready at the first).
+    All calls keep to these bounds:
 
     - two calls of a task are never less than ``MIN_GAP`` apart, nor more
       than ``MAX_GAP``;
@@ -80,6 +84,7 @@ How a plan is made
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -95,11 +100,15 @@ MAX_GAP = 4.0
 #: The first call comes at this quantile of the learned solve times.
 EARLY_QUANTILE = 0.15
 #: Calls one second of delay between "ready" and noticing it is worth.
-DELAY_COST = 4.5
+DELAY_COST = 3.5
+#: Share of a token ready at the first call spread uniformly before it.
+VAGUE_UNIFORM = 0.25
+#: One task in PROBE_EVERY places its first call at the early quantile.
+PROBE_EVERY = 4
 #: Samples a key needs before its own times plan polls.
 MIN_SAMPLES = 8
 #: A sample's weight halves every HALF_LIFE newer samples of its key.
-HALF_LIFE = 7.0
+HALF_LIFE = 12.0
 #: Seconds: resolution of planned call times.
 STEP = 0.25
 #: A key's plan is remade once more than 1 / REPLAN_EVERY of its solves are newer.
@@ -234,14 +243,15 @@ class SolveTimeModel:
         """
         if not learn:
             return PollPlan.fixed(default, deadline)
-        keys = self._keys(task_type, sitekey)
-        watch = _Watch([(samples, samples.start()) for samples in keys])
-        for samples in reversed(keys):  # the site key's first
-            times = samples.plan()
+        places = [(samples, samples.start()) for samples in self._keys(task_type, sitekey)]
+        for samples, seq in reversed(places):  # the site key's first
+            probe = seq % PROBE_EVERY == 0
+            times = samples.plan(probe)
             if times is not None:
                 tail = max(default.interval, MIN_GAP)
+                watch = _Watch(places, placed=not probe)
                 return PollPlan(times, tail, deadline, learned=True, watch=watch)
-        return PollPlan.fixed(default, deadline, watch)
+        return PollPlan.fixed(default, deadline, _Watch(places, placed=False))
 
     @property
     def stored_samples(self) -> int:
@@ -269,18 +279,22 @@ class _Watch:
     """One task as the model follows it: the latest time it was known to be
     still processing, and its place in each of its keys' samples."""
 
-    __slots__ = ("_places", "low")
+    __slots__ = ("_placed", "_places", "low")
 
-    def __init__(self, places: list[tuple[_Samples, int]]) -> None:
+    def __init__(self, places: list[tuple[_Samples, int]], *, placed: bool) -> None:
         self._places = places
+        self._placed = placed
         for samples, seq in places:
             samples.pending[seq] = self
         self.low = 0.0
 
     def ready(self, high: float) -> None:
+        # Ready at a first call placed by cost: before it, where the others
+        # say (see _cdf_on_grid); marked by a negative low.
+        low = -1.0 if self._placed and self.low == 0 else self.low
         for samples, seq in self._places:
             if samples.pending.pop(seq, None) is not None and high > self.low:
-                samples.add(seq, self.low, high)
+                samples.add(seq, low, high)
 
     def censor(self) -> None:
         for samples, seq in self._places:
@@ -294,7 +308,7 @@ class _Samples:
     the ones still pending by ``seq`` (their order of creation), and the
     plan made from them."""
 
-    __slots__ = ("_ended", "_next", "_plan", "_solved", "_stale", "_window", "pending")
+    __slots__ = ("_ended", "_next", "_plans", "_solved", "_stale", "_window", "pending")
 
     def __init__(self, window: int) -> None:
         # In order of creation: tasks end in order of their solve times, so
@@ -304,7 +318,8 @@ class _Samples:
         self.pending: dict[int, _Watch] = {}
         self._next = 0
         self._solved = 0
-        self._plan: tuple[float, ...] | None = None
+        # (a probe's call times, the others'), remade now and then.
+        self._plans: tuple[tuple[float, ...], tuple[float, ...]] | None = None
         self._stale = 0
 
     def __len__(self) -> int:
@@ -321,12 +336,13 @@ class _Samples:
         if len(self._ended) > self._window:
             self._solved -= self._ended.pop(0)[2] < math.inf
         self._stale += 1
-        if self._plan is not None and low > self._plan[-1]:
+        if self._plans is not None and low > self._plans[0][-1]:
             # Longer than the plan foresaw: solve times may have jumped.
-            self._plan = None
+            self._plans = None
 
-    def plan(self) -> tuple[float, ...] | None:
-        """Call times from these samples, or ``None`` with too few solves.
+    def plan(self, probe: bool) -> tuple[float, ...] | None:
+        """Call times from these samples for a probe or another task, or
+        ``None`` with too few solves.
 
         Remade once every few ended tasks rather than after each one (a
         plan costs up to 1.5 ms of CPU, and one task more barely moves one
@@ -334,16 +350,16 @@ class _Samples:
         """
         if self._solved < MIN_SAMPLES:
             return None
-        if self._plan is None or self._stale > self._solved // REPLAN_EVERY:
+        if self._plans is None or self._stale > self._solved // REPLAN_EVERY:
             ended = list(self._ended)
             ended += [(seq, w.low, math.inf) for seq, w in self.pending.items() if w.low > 0]
             newest = max(seq for seq, _, high in ended if high < math.inf)
             weighted = [
                 (low, high, 0.5 ** (max(0, newest - seq) / HALF_LIFE)) for seq, low, high in ended
             ]
-            self._plan = _plan_calls(_cdf_on_grid(weighted))
+            self._plans = _plan_calls(_cdf_on_grid(weighted))
             self._stale = 0
-        return self._plan
+        return self._plans[not probe]
 
 
 def _cdf_on_grid(samples: Sequence[tuple[float, float, float]]) -> list[float]:
@@ -356,15 +372,29 @@ def _cdf_on_grid(samples: Sequence[tuple[float, float, float]]) -> list[float]:
     top = max(high for _, high, _ in solved)
     beyond = max((low for low, _ in censored if low >= top), default=None)
     size = math.ceil((max(top, beyond or 0.0) + MAX_GAP) / STEP) + 1
-    # done[j]: the solved weight ended by j * STEP.
-    done = [0.0] * size
+    # ended[j]: the solved weight ending in ((j - 1) * STEP, j * STEP].
+    ended = [0.0] * size
+    placed = []
     for low, high, weight in solved:
-        first = math.floor(low / STEP) + 1
+        if low < 0:
+            placed.append((high, weight))
+        else:
+            _spread(ended, max(low, 0.0), high, weight)
+    # A token ready at a first call placed by cost, where a third of solves
+    # may be done, ended in (0, high], but spread over all of it, it would
+    # teach that solves end near 0. It goes where the other solves say they
+    # end (probes, whose first calls come early, keep that picture sharp).
+    sharp = list(ended)
+    for high, weight in placed:
         last = math.ceil(high / STEP)
-        for j in range(first, last):
-            done[j] += weight * (j * STEP - low) / (high - low)
-        for j in range(last, size):
-            done[j] += weight
+        mass = sum(sharp[1 : last + 1])
+        if mass > 0:
+            for j in range(1, last + 1):
+                ended[j] += (1 - VAGUE_UNIFORM) * weight * sharp[j] / mass
+            _spread(ended, 0.0, high, VAGUE_UNIFORM * weight)
+        else:
+            _spread(ended, 0.0, high, weight)
+    done = list(itertools.accumulate(ended))
     # leaving[j]: the censored weight no longer known to be pending after j * STEP.
     leaving = [0.0] * size
     for low, weight in censored:
@@ -375,9 +405,8 @@ def _cdf_on_grid(samples: Sequence[tuple[float, float, float]]) -> list[float]:
     for j in range(1, size):
         pending -= leaving[j - 1]
         at_risk = total - done[j - 1] + pending
-        ended = done[j] - done[j - 1]
-        if ended > 0 and at_risk > 0:
-            survival *= max(0.0, 1.0 - ended / at_risk)
+        if ended[j] > 0 and at_risk > 0:
+            survival *= max(0.0, 1.0 - ended[j] / at_risk)
         cdf[j] = 1.0 - survival
     if beyond is not None:
         # Pending longer than any solve seen: expected within MAX_GAP after.
@@ -388,7 +417,17 @@ def _cdf_on_grid(samples: Sequence[tuple[float, float, float]]) -> list[float]:
     return cdf
 
 
-def _plan_calls(cdf: Sequence[float]) -> tuple[float, ...]:
+def _spread(ended: list[float], low: float, high: float, weight: float) -> None:
+    """Add ``weight`` to the grid bins of ``ended``, uniformly over ``(low, high]``."""
+    width = high - low
+    j = math.floor(low / STEP) + 1
+    while (j - 1) * STEP < high:
+        overlap = min(j * STEP, high) - max((j - 1) * STEP, low)
+        ended[j] += weight * overlap / width
+        j += 1
+
+
+def _plan_calls(cdf: Sequence[float]) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Call times (seconds after ``createTask``) for the solve-time CDF ``cdf``
     given on the ``STEP`` grid: the first at its ``EARLY_QUANTILE``, the
     others minimising expected calls plus ``DELAY_COST`` times the expected
@@ -433,10 +472,21 @@ def _plan_calls(cdf: Sequence[float]) -> tuple[float, ...]:
                 best = min(best, ((1.0 - cdf[i]) + DELAY_COST * delay + later, j))
             row.append(best)
         rows[i] = row
-    times = [first]
-    while (j := best_after(times[-1], len(times))[1]) >= 0:
-        times.append(j)
-    return tuple(j * STEP for j in times)
+    # A probe's first call comes at the early quantile; the others' where
+    # calls plus delay (of the solves ending before it too) cost least,
+    # not earlier.
+    probe = first
+    first = min((1.0 + DELAY_COST * area[i] + best_after(i, 1)[0], i) for i in range(probe, size))[
+        1
+    ]
+
+    def calls_from(first: int) -> tuple[float, ...]:
+        times = [first]
+        while (j := best_after(times[-1], len(times))[1]) >= 0:
+            times.append(j)
+        return tuple(j * STEP for j in times)
+
+    return calls_from(probe), calls_from(first)
 
 
 def _quantile_index(cdf: Sequence[float], q: float) -> int:
