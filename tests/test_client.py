@@ -343,3 +343,29 @@ async def test_coroutine_twins_on_the_asyncio_reactor(
     balance, token = await defer.Deferred.fromFuture(asyncio.ensure_future(asyncio_code()))
     assert balance > 0
     assert token
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_wrong_api_url_stops_the_run_at_the_first_call(
+    vastcaptcha_emulator: EmulatorHandle,
+) -> None:
+    # The emulator answers 404 with ERROR_NO_SUCH_METHOD for a path that
+    # names no method, as the peers do: every call would fail alike.
+    client = VastCaptchaClient(
+        vastcaptcha_emulator.api_key,
+        vastcaptcha_emulator.api_url + "/v2",
+        poll_interval=0.05,
+        retry=FAST_RETRY,
+    )
+    try:
+        results = await defer.DeferredList(
+            [client.solve(task(n)) for n in range(5)], consumeErrors=True
+        )
+    finally:
+        await client.close()
+    errors = [result.value for ok, result in results if not ok]
+    assert len(errors) == 5
+    assert all(isinstance(e, AccountError) for e in errors)
+    assert client.fatal_error is not None
+    assert client.fatal_error.code == "ERROR_NO_SUCH_METHOD"
+    assert vastcaptcha_emulator.stats()["tasks"]["created"] == 0

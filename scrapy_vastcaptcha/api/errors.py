@@ -36,6 +36,15 @@ _SCOPES: dict[str, Scope] = {
     "ERROR_ACCOUNT_SUSPENDED": Scope.RUN,
     "ERROR_INSUFFICIENT_BALANCE": Scope.RUN,
     "ERROR_ZERO_BALANCE": Scope.RUN,
+    # The API URL names no method of the service (peers' code; the emulator
+    # answers so), or the service refuses us before reading the body: every
+    # call would fail alike, so the run stops instead of failing each task.
+    "ERROR_NO_SUCH_METHOD": Scope.RUN,
+    "ERROR_METHOD_NOT_ALLOWED": Scope.RUN,
+    "HTTP_401": Scope.RUN,
+    "HTTP_403": Scope.RUN,
+    "HTTP_404": Scope.RUN,
+    "HTTP_405": Scope.RUN,
     "ERROR_VALIDATION_FAILED": Scope.TASK,
     "ERROR_TASK_NOT_FOUND": Scope.TASK,
     "ERROR_TASK_ABSENT": Scope.TASK,
