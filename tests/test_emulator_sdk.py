@@ -1,8 +1,8 @@
 """The official ``vastcap`` 1.0.1 SDK against the emulator: its request shapes are accepted
 and it reads the answers as it would read the service's.
 
-The SDK is a benchmark dependency (benchmarks/run.sh installs it); without it these
-tests are skipped. Its known defects (vastcap-api.md, "Known defects of the official
+The SDK is in the ``test`` dependency group (the benchmarks use it too); without it
+these tests are skipped. Its known defects (vastcap-api.md, "Known defects of the official
 Python SDK") show here as they would against the service: hCaptcha and Turnstile tokens
 land in its ``funcaptcha_response`` because it looks for them under other names.
 """
