@@ -84,6 +84,10 @@ def _figures(tasks: list[dict[str, Any]], name: str) -> dict[str, Any]:
         "solves": len(mine),
         "calls_per_solve": summarize(float(t["polls"]) for t in mine).to_json(3),
         "notice_delay_s": summarize(t["delivered_at"] - t["ready_at"] for t in mine).to_json(3),
+        # The median delay is at most 1 s exactly when this is at least one half.
+        "noticed_within_1s": round(
+            sum(t["delivered_at"] - t["ready_at"] <= 1.0 for t in mine) / max(1, len(mine)), 3
+        ),
     }
 
 

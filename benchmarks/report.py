@@ -258,6 +258,20 @@ def _polling_rows(seven: dict[str, Any], verdicts: dict[str, bool]) -> list[Row]
                 _met(ok),
             )
         )
+        if "noticed_within_1s" in case["learned"]:
+            # With polls >= 2 s apart, at most half of uniformly spread solves
+            # can be noticed within 1 s (README, polling schedule).
+            out.append(
+                (
+                    f"7. share noticed within 1.0 s, {label}",
+                    f"{case['learned']['noticed_within_1s']:.1%} "
+                    f"(fixed {case['fixed']['noticed_within_1s']:.1%})",
+                    "",
+                    "",
+                    "info (about 50% at best, uniform times)",
+                    _met(None),
+                )
+            )
     cpu = seven["cpu_1000_pending"]
     lean, agent = cpu["lean"], cpu["agent"]
     ok = lean["cpu_percent_of_one_core"] <= 10
