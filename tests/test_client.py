@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import pytest_twisted
 from twisted.internet import defer
+from twisted.python.failure import Failure
 
 from scrapy_vastcaptcha import (
     AccountError,
@@ -363,7 +364,7 @@ async def test_a_wrong_api_url_stops_the_run_at_the_first_call(
         )
     finally:
         await client.close()
-    errors = [result.value for ok, result in results if not ok]
+    errors = [result.value for _, result in results if isinstance(result, Failure)]
     assert len(errors) == 5
     assert all(isinstance(e, AccountError) for e in errors)
     assert client.fatal_error is not None
