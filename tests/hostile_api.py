@@ -14,8 +14,6 @@ SYN); and :func:`closed_port`, a port nobody listens on (connection refused).
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import socket
 import uuid
@@ -25,11 +23,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IOpenSSLContextFactory, IPullProducer
+from twisted.internet.interfaces import IPullProducer
 from twisted.internet.protocol import Factory
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
 from zope.interface import implementer
+
+from tests.self_signed import SelfSigned
+from tests.waiting import Watched
 
 
 @dataclass
@@ -133,7 +134,7 @@ class _Stream:
 
 
 @dataclass
-class HostileApi:
+class HostileApi(Watched):
     """The stand-in: script answers with :meth:`on`, read :attr:`calls`."""
 
     url: str = ""
@@ -141,7 +142,6 @@ class HostileApi:
     scripts: dict[str, list[Answer]] = field(default_factory=dict)
     #: TCP connections accepted (TLS handshakes included).
     connections: int = 0
-    _waiters: list[tuple[Callable[[], bool], defer.Deferred[None]]] = field(default_factory=list)
 
     def on(self, method: str, *answers: Answer) -> None:
         """Answer ``method`` with ``answers`` in turn, the last one for good."""
@@ -150,28 +150,8 @@ class HostileApi:
     def methods(self) -> list[str]:
         return [c.method for c in self.calls]
 
-    def wait(self, condition: Callable[[], bool], timeout: float = 10.0) -> defer.Deferred[None]:
-        """Fires once ``condition()`` holds (checked after each event)."""
-        from twisted.internet import reactor
-
-        d: defer.Deferred[None] = defer.Deferred()
-        if condition():
-            d.callback(None)
-            return d
-        self._waiters.append((condition, d))
-        return d.addTimeout(timeout, reactor)
-
     def wait_calls(self, count: int, method: str | None = None) -> defer.Deferred[None]:
         return self.wait(lambda: sum(method in (None, c.method) for c in self.calls) >= count)
-
-    def changed(self) -> None:
-        for item in list(self._waiters):
-            condition, d = item
-            if d.called:
-                self._waiters.remove(item)
-            elif condition():
-                self._waiters.remove(item)
-                d.callback(None)
 
     def answer(self, request: Request) -> None:
         method = (request.path or b"").decode().rsplit("/", 1)[-1]
@@ -244,7 +224,7 @@ def serve(*, tls: bool = False) -> Iterator[HostileApi]:
     site.noisy = False
     if tls:
         port = running.listenSSL(
-            0, _NoProtocolNegotiation(site), _self_signed_options(), interface="127.0.0.1"
+            0, _NoProtocolNegotiation(site), SelfSigned(), interface="127.0.0.1"
         )
     else:
         port = running.listenTCP(0, site, interface="127.0.0.1")
@@ -252,50 +232,6 @@ def serve(*, tls: bool = False) -> Iterator[HostileApi]:
     api.url = f"{scheme}://127.0.0.1:{port.getHost().port}/api/solver"
     yield api
     port.stopListening()
-
-
-def _self_signed_options() -> Any:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    return _ServerContext(cert, key)
-
-
-@implementer(IOpenSSLContextFactory)
-class _ServerContext:
-    """Serves a certificate no client trusts (built with cryptography:
-    pyOpenSSL's own certificate objects are deprecated)."""
-
-    def __init__(self, cert: Any, key: Any) -> None:
-        self.cert = cert
-        self.key = key
-
-    def getContext(self) -> Any:
-        from OpenSSL import SSL
-
-        context = SSL.Context(SSL.TLS_SERVER_METHOD)
-        context.use_certificate(self.cert)
-        context.use_privatekey(self.key)
-        return context
 
 
 class _NoProtocolNegotiation(Factory):

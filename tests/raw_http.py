@@ -14,9 +14,7 @@ mishandle). Tests wait on this record with deadlines, never by sleeping.
 
 from __future__ import annotations
 
-import datetime
 import gzip
-import ipaddress
 import json
 import socket
 import struct
@@ -25,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from twisted.internet import defer
-from twisted.internet.interfaces import IOpenSSLContextFactory
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.python.failure import Failure
-from zope.interface import implementer
+
+from tests.self_signed import SelfSigned
+from tests.waiting import Watched
 
 
 @dataclass
@@ -124,7 +122,7 @@ class Conn(Protocol):
 
 
 @dataclass
-class RawServer:
+class RawServer(Watched):
     url: str = ""
     requests: list[Req] = field(default_factory=list)
     scripts: dict[str, list[Handler]] = field(default_factory=dict)
@@ -132,7 +130,6 @@ class RawServer:
     accepted: int = 0
     #: Requests that arrived before the previous one on their connection was answered.
     pipelined: int = 0
-    _waiters: list[tuple[Callable[[], bool], defer.Deferred[None]]] = field(default_factory=list)
 
     def on(self, method: str, *handlers: Handler) -> None:
         """Answer ``method`` with ``handlers`` in turn, the last one for good."""
@@ -145,26 +142,6 @@ class RawServer:
         script = self.scripts.get(req.method) or [_default(req.method)]
         handler = script.pop(0) if len(script) > 1 else script[0]
         handler(req)
-
-    def wait(self, condition: Callable[[], bool], timeout: float = 10.0) -> defer.Deferred[None]:
-        """Fires once ``condition()`` holds (checked after each event)."""
-        from twisted.internet import reactor
-
-        d: defer.Deferred[None] = defer.Deferred()
-        if condition():
-            d.callback(None)
-            return d
-        self._waiters.append((condition, d))
-        return d.addTimeout(timeout, reactor)
-
-    def changed(self) -> None:
-        for item in list(self._waiters):
-            condition, d = item
-            if d.called:
-                self._waiters.remove(item)
-            elif condition():
-                self._waiters.remove(item)
-                d.callback(None)
 
 
 def serve(trusted_pem: Path | None = None) -> Iterator[RawServer]:
@@ -181,7 +158,9 @@ def serve(trusted_pem: Path | None = None) -> Iterator[RawServer]:
     if trusted_pem is None:
         port = running.listenTCP(0, factory, interface="127.0.0.1")
     else:
-        port = running.listenSSL(0, factory, _TlsContext(trusted_pem), interface="127.0.0.1")
+        certificate = SelfSigned()
+        trusted_pem.write_bytes(certificate.pem())
+        port = running.listenSSL(0, factory, certificate, interface="127.0.0.1")
     scheme = "http" if trusted_pem is None else "https"
     server.url = f"{scheme}://127.0.0.1:{port.getHost().port}/api/solver"
     yield server
@@ -189,46 +168,6 @@ def serve(trusted_pem: Path | None = None) -> Iterator[RawServer]:
     for conn in list(server.open):
         transport: Any = conn.transport
         transport.abortConnection()
-
-
-@implementer(IOpenSSLContextFactory)
-class _TlsContext:
-    """A self-signed certificate for 127.0.0.1 (a CA of its own, so that a
-    client given it as its trust store accepts it), its PEM written out."""
-
-    def __init__(self, pem: Path) -> None:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-        now = datetime.datetime.now(datetime.timezone.utc)
-        self.cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(self.key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(
-                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False,
-            )
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(self.key, hashes.SHA256())
-        )
-        pem.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
-
-    def getContext(self) -> Any:
-        from OpenSSL import SSL
-
-        context = SSL.Context(SSL.TLS_SERVER_METHOD)
-        context.use_certificate(self.cert)
-        context.use_privatekey(self.key)
-        return context
 
 
 # -- answers ---------------------------------------------------------------------
