@@ -101,54 +101,26 @@ def retries(events: Events) -> list[Any]:
 # -- 1. kept-alive connections the server closes ----------------------------------
 
 
-def drop_on_reused() -> raw_http.Handler:
-    """A server whose idle timer fires as the request arrives: on a connection
-    that already carried a request, the new one is read and the connection
-    closed, unanswered (the client cannot tell it from a close while idle)."""
-
-    def handler(req: Req) -> None:
-        if req.index:
-            req.conn.close()
-        else:
-            answer_json(PROCESSING)(req)
-
-    return handler
+#: How a server whose idle timer fires as a request arrives ends the connection
+#: with the request read but not served (the client cannot tell it from a close
+#: while idle): a FIN, a reset, or a 408 said as it closes.
+IDLE_CLOSES: dict[str, raw_http.Handler] = {
+    "fin": lambda req: req.conn.close(),
+    "rst": lambda req: req.conn.reset(),
+    "408": send(message(b"", 408, headers=[("Connection", "close")]), then_close=True),
+}
 
 
-def reset_on_reused() -> raw_http.Handler:
-    def handler(req: Req) -> None:
-        if req.index:
-            req.conn.reset()
-        else:
-            answer_json(PROCESSING)(req)
-
-    return handler
-
-
-def timeout_408_on_reused() -> raw_http.Handler:
-    """A server that says 408 as it closes an idle connection."""
-
-    def handler(req: Req) -> None:
-        if req.index:
-            send(message(b"", 408, headers=[("Connection", "close")]), then_close=True)(req)
-        else:
-            answer_json(PROCESSING)(req)
-
-    return handler
-
-
-@pytest.mark.parametrize(
-    "dropping", [drop_on_reused, reset_on_reused, timeout_408_on_reused], ids=["fin", "rst", "408"]
-)
+@pytest.mark.parametrize("dropping", IDLE_CLOSES.values(), ids=IDLE_CLOSES.keys())
 @pytest_twisted.ensureDeferred
 async def test_a_poll_crossing_the_servers_idle_close_is_sent_again_quietly(
-    either_server: RawServer, dropping: Any
+    either_server: RawServer, dropping: raw_http.Handler
 ) -> None:
     ready_on_third = iter([False, False, True])
 
     def poll(req: Req) -> None:
         if req.index:
-            dropping()(req)
+            dropping(req)
         else:
             answer_json(READY if next(ready_on_third) else PROCESSING)(req)
 
