@@ -9,7 +9,12 @@ Where the counters live is a :class:`Ledger`: :class:`LocalLedger` (this
 process) or, with a Redis URL, :class:`scrapy_vastcaptcha.budget_redis.RedisLedger`
 (every process of a fleet sharing the crawl name). Both apply the same rules:
 
-* ``VASTCAPTCHA_MAX_TASKS``: tasks counted at admission, re-creations included.
+* ``VASTCAPTCHA_MAX_TASKS``: tasks counted at admission, re-creations included;
+  a task whose ``createTask`` never went out (cancelled first) is given back,
+  so the count is the tasks that may have reached the service. A task that
+  would pass the cap waits while a task admitted here has no answer yet (it
+  may still be given back), rather than stopping the run, which would cancel
+  that task: so a crawl stopped at the cap created exactly the cap.
 * ``VASTCAPTCHA_MAX_SPEND``: VastCap reports no prices, so spending is the sum
   of the drops of the account balance between readings (a top-up is not
   counted as spending). The balance is read at open, every
@@ -326,6 +331,10 @@ class Ledger(Protocol):
     async def release(self, lease_id: str) -> None:
         """The lease's task is over (counted as finished)."""
 
+    async def refund(self, lease_id: str) -> None:
+        """The lease's ``createTask`` never went out: the task is no longer
+        counted (nor finished), and its lease is let go."""
+
     async def counts(self) -> tuple[int, int]:
         """Tasks counted against the budget so far, and those finished."""
 
@@ -398,6 +407,9 @@ class LocalLedger:
     async def release(self, lease_id: str) -> None:
         self._finished += 1
 
+    async def refund(self, lease_id: str) -> None:
+        self._tasks -= 1
+
     async def counts(self) -> tuple[int, int]:
         return self._tasks, self._finished
 
@@ -460,6 +472,11 @@ class BudgetGuard:
         self._ids = itertools.count(1)
         #: Leases of unfinished tasks, renewed by the heartbeat.
         self._held: set[str] = set()
+        #: Held leases whose createTask has not answered yet: each may still
+        #: be given back, so the task cap is not reached while one is left.
+        self._unanswered: set[str] = set()
+        #: Held leases whose createTask the client said never went out.
+        self._unsent: set[str] = set()
         # One take at a time per process: waiting tasks queue here in FIFO
         # order and only the first one polls the ledger.
         self._turn = defer.DeferredLock()
@@ -547,6 +564,9 @@ class BudgetGuard:
             lease_id = f"{self._worker}:{next(self._ids)}"
             while True:
                 self._raise_if_stopped()
+                if self._unanswered and self._at_task_cap():
+                    await self._wait()
+                    continue
                 admission = await self._call(self._ledger.take(lease_id))
                 if admission.state == "ok":
                     break
@@ -559,6 +579,7 @@ class BudgetGuard:
         finally:
             self._turn.release()
         self._held.add(lease_id)
+        self._unanswered.add(lease_id)
         self._tasks = admission.tasks
         self._tasks_here += 1
         if admission.read:
@@ -566,15 +587,33 @@ class BudgetGuard:
         return lease_id
 
     def created(self, lease: object, task_id: str | None) -> None:
-        """Nothing to do: a task counts from its admission, and what it costs
-        shows in the balance readings."""
+        """The task is there to stay (it counts from its admission, and what
+        it costs shows in the balance readings): a task waiting at the cap
+        may now stop the run."""
+        if isinstance(lease, str) and lease in self._unanswered:
+            self._unanswered.discard(lease)
+            self._wake_up()
+
+    def unsent(self, lease: object) -> None:
+        """The lease's ``createTask`` never went out: its :meth:`release`
+        gives the task back instead of counting it as finished. Ignored once
+        ``createTask`` answered: that task exists."""
+        if isinstance(lease, str) and lease in self._unanswered:
+            self._unsent.add(lease)
 
     def release(self, lease: object) -> None:
         if not isinstance(lease, str) or lease not in self._held:
             return  # not ours, or released already
         lease_id = lease
         self._held.discard(lease_id)
-        self._spawn(self._release(lease_id))
+        self._unanswered.discard(lease_id)
+        if lease_id in self._unsent:
+            self._unsent.discard(lease_id)
+            self._tasks -= 1
+            self._tasks_here -= 1
+            self._spawn(self._refund(lease_id))
+        else:
+            self._spawn(self._release(lease_id))
         self._wake_up()
 
     def stop(self, reason: str) -> defer.Deferred[None]:
@@ -630,6 +669,10 @@ class BudgetGuard:
                 f"({self.config.redis_url_setting})",
             )
             raise budget_error(REASON_REDIS_LOST, str(exc)) from exc
+
+    def _at_task_cap(self) -> bool:
+        """MAX_TASKS reached by the count last seen (a fleet's may have grown since)."""
+        return 0 < self.config.max_tasks <= self._tasks
 
     def _raise_if_stopped(self) -> None:
         if self.reason is not None:
@@ -745,6 +788,13 @@ class BudgetGuard:
         except LedgerUnavailable as exc:
             # The lease expires on its own within VASTCAPTCHA_LEASE_TIME.
             logger.warning("VastCap budget: cannot release a lease: %s", exc)
+
+    async def _refund(self, lease_id: str) -> None:
+        try:
+            await self._ledger.refund(lease_id)
+        except LedgerUnavailable as exc:
+            # The lease expires on its own; the task stays counted (safe for money).
+            logger.warning("VastCap budget: cannot give back an unsent task: %s", exc)
 
     def _start_timer(self, function: Callable[[], defer.Deferred[None]], interval: float) -> None:
         timer = LoopingCall(function)

@@ -6,7 +6,8 @@ expiry uses the Redis server's clock (``TIME``), so the workers' clocks do not
 need to agree. Keys (``{crawl}`` is a hash tag: a Redis Cluster keeps them on
 one node):
 
-* ``vastcaptcha:{crawl}:tasks``: tasks counted against VASTCAPTCHA_MAX_TASKS.
+* ``vastcaptcha:{crawl}:tasks``: tasks counted against VASTCAPTCHA_MAX_TASKS
+  (a task whose ``createTask`` never went out is given back).
 * ``vastcaptcha:{crawl}:finished``: tasks over (solved, failed, cancelled, or
   whose lease expired).
 * ``vastcaptcha:{crawl}:leases``: sorted set, lease id -> expiry (ms).
@@ -135,6 +136,13 @@ if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then redis.call('INCR', KEYS[2]) en
 return 0
 """
 
+# KEYS: leases, tasks; ARGV: lease id
+# A lease that expired was counted as finished then: the task stays counted.
+_REFUND = """
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then redis.call('DECR', KEYS[2]) end
+return 0
+"""
+
 # KEYS: stop; ARGV: reason
 _STOP = """
 redis.call('SET', KEYS[1], ARGV[1], 'NX')
@@ -245,6 +253,7 @@ class RedisLedger:
             ("record", _RECORD),
             ("end_reading", _END_READING),
             ("release", _RELEASE),
+            ("refund", _REFUND),
             ("stop", _STOP),
             ("heartbeat", _HEARTBEAT),
         ):
@@ -314,6 +323,9 @@ class RedisLedger:
 
     async def release(self, lease_id: str) -> None:
         await self._script("release", [self.keys["leases"], self.keys["finished"]], [lease_id])
+
+    async def refund(self, lease_id: str) -> None:
+        await self._script("refund", [self.keys["leases"], self.keys["tasks"]], [lease_id])
 
     async def counts(self) -> tuple[int, int]:
         assert self._client is not None

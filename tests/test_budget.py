@@ -236,6 +236,51 @@ def test_max_tasks_refuses_the_next_task_and_closes_with_the_reason() -> None:
     assert "stopped: vastcaptcha_budget_exhausted" in guard.summary()
 
 
+def test_at_the_cap_a_task_waits_until_the_last_admitted_one_is_created() -> None:
+    """Stopping the run cancels every solve: a stop while the last admitted
+    task is still on its way to the service would cancel a task it counted."""
+    clock, account, stops = Clock(), FakeAccount(), list[str]()
+    guard = guard_for(account, clock, stops, VASTCAPTCHA_MAX_TASKS=2)
+    first = now(guard.acquire(TASK))
+    guard.created(first, "task-1")
+    second = now(guard.acquire(TASK))
+    third: list[Any] = []
+    defer.Deferred.fromCoroutine(guard.acquire(TASK)).addBoth(third.append)
+    clock.advance(WAIT_POLL * 10)
+    assert third == []
+    assert stops == []
+    guard.created(second, "task-2")
+    assert isinstance(third[0], Failure)
+    assert third[0].check(BudgetExhaustedError)
+    clock.advance(0)
+    assert stops == [REASON_BUDGET]
+    assert guard.stats()["vastcaptcha/budget/tasks"] == 2
+
+
+def test_a_task_never_sent_is_given_back() -> None:
+    clock, account, stops = Clock(), FakeAccount(), list[str]()
+    guard = guard_for(account, clock, stops, VASTCAPTCHA_MAX_TASKS=2)
+    first = now(guard.acquire(TASK))
+    guard.created(first, "task-1")
+    cancelled = now(guard.acquire(TASK))
+    waiting = defer.Deferred.fromCoroutine(guard.acquire(TASK))
+    # The client cancels the second solve before its createTask goes out.
+    guard.unsent(cancelled)
+    guard.release(cancelled)
+    # The task waiting at the cap takes the place given back.
+    assert waiting.called
+    guard.created(waiting.result, "task-2")
+    with pytest.raises(BudgetExhaustedError):
+        now(guard.acquire(TASK))
+    stats = guard.stats()
+    assert stats["vastcaptcha/budget/tasks"] == stats["vastcaptcha/budget/tasks_here"] == 2
+    # Told about a task that exists, or about a lease not its own: ignored.
+    guard.unsent(first)
+    guard.release(first)
+    guard.unsent("not-a-lease")
+    assert guard.stats()["vastcaptcha/budget/tasks"] == 2
+
+
 def test_tasks_wait_for_the_reading_due_every_k_tasks() -> None:
     clock, account = Clock(), FakeAccount()
     guard = guard_for(account, clock, VASTCAPTCHA_BALANCE_CHECK_TASKS=4)

@@ -138,6 +138,28 @@ async def test_max_tasks_is_atomic_across_workers(redis_url: str, crawl: str) ->
     assert (await state(redis_url, crawl)).leases == 0
 
 
+@pytest_twisted.ensureDeferred
+async def test_a_task_never_sent_is_given_back_to_the_fleet(redis_url: str, crawl: str) -> None:
+    worker = Worker(redis_url, crawl, VASTCAPTCHA_MAX_TASKS=2)
+    await worker.guard.open()
+    kept = await worker.guard.acquire(None)
+    worker.guard.created(kept, "task-1")
+    cancelled = await worker.guard.acquire(None)
+    worker.guard.unsent(cancelled)
+    worker.guard.release(cancelled)
+    await worker.guard.close()
+    fleet = await state(redis_url, crawl)
+    assert (fleet.tasks, fleet.finished, fleet.leases) == (1, 1, 0)
+    # The place given back is the next worker's.
+    other = Worker(redis_url, crawl, VASTCAPTCHA_MAX_TASKS=2)
+    await other.guard.open()
+    other.guard.created(await other.guard.acquire(None), "task-2")
+    with pytest.raises(BudgetExhaustedError):
+        await other.guard.acquire(None)
+    await other.guard.close()
+    assert (await state(redis_url, crawl)).tasks == 2
+
+
 def test_max_tasks_is_atomic_across_processes(redis_url: str, crawl: str) -> None:
     settings = ("VASTCAPTCHA_MAX_TASKS=60", "VASTCAPTCHA_MAX_CONCURRENT=4")
     processes: list[subprocess.Popen[str]] = []
@@ -363,8 +385,8 @@ def budget_command(*args: str) -> subprocess.CompletedProcess[str]:
 async def test_cli_shows_and_resets_a_fleet(redis_url: str, crawl: str) -> None:
     worker = Worker(redis_url, crawl, VASTCAPTCHA_MAX_TASKS=2)
     await worker.guard.open()
-    await worker.guard.acquire(None)
-    await worker.guard.acquire(None)
+    for number in range(2):
+        worker.guard.created(await worker.guard.acquire(None), f"task-{number}")
     with pytest.raises(BudgetExhaustedError):
         await worker.guard.acquire(None)
     shown = budget_command("--redis-url", redis_url, "--crawl", crawl)

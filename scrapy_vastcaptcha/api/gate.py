@@ -19,12 +19,19 @@ when the task is over. The client calls it as follows, for each task:
    said HTTP 2xx but its answer was unusable (no id, malformed, too large).
    Not called when ``createTask`` failed with an API error or never got an
    answer (connection refused, retries exhausted, cancelled while in flight).
-3. ``gate.release(lease)`` exactly once per successful ``acquire``, when
+3. ``gate.unsent(lease)``, only if the gate has that method, when the
+   ``createTask`` call never went out (the solve was cancelled, timed out or
+   refused first): the task cannot exist, so a gate counting tasks may give
+   it back. Called just before ``release``. A call that went out and got no
+   answer is not "unsent": the service may have created the task.
+4. ``gate.release(lease)`` exactly once per successful ``acquire``, when
    that task is over: solved, failed, abandoned for a fresh task, timed out,
    or cancelled (also when ``created`` was never called).
 
-``created`` and ``release`` must not block; an exception they raise is
-logged and ignored (a gate's bug must not lose a token already paid for).
+``created``, ``unsent`` and ``release`` must not block; an exception they
+raise is logged and ignored (a gate's bug must not lose a token already paid
+for). ``unsent`` is optional so that gates written before it keep working;
+without it an unsent task simply stays counted.
 """
 
 from __future__ import annotations
