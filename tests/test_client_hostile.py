@@ -762,6 +762,46 @@ async def test_cancelling_releases_the_lease_or_never_takes_it(api: HostileApi) 
     assert api.methods() == ["createTask", "getTaskResult"]
 
 
+class UnsentGate(RecordingGate):
+    """A gate that also hears of tasks whose createTask never went out."""
+
+    def unsent(self, lease: object) -> None:
+        self.log.append(("unsent", lease, None))
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_task_cancelled_before_its_create_task_went_out_is_given_back(
+    api: HostileApi,
+) -> None:
+    # One connection: the first createTask stalls on it, the second solve's
+    # waits for it and is cancelled there, never sent.
+    api.on("createTask", stall())
+    gate = UnsentGate()
+    client = client_for(api.url, gate=gate, max_connections=1)
+    first = client.solve(task())
+    await api.wait_calls(1, "createTask")
+    second = client.solve(task())
+    # Its lease was taken at once; it now waits for the connection.
+    assert gate.log[-1] == ("acquire", "lease-2", None)
+    second.cancel()
+    first.cancel()
+    assert type(failure_of(second)) is defer.CancelledError
+    assert type(failure_of(first)) is defer.CancelledError
+    await client.close()
+    assert api.methods() == ["createTask"]
+    # The sent one may have been billed: it is not given back.
+    assert sorted(gate.log) == [
+        ("acquire", "lease-1", None),
+        ("acquire", "lease-2", None),
+        ("release", "lease-1", None),
+        ("release", "lease-2", None),
+        ("unsent", "lease-2", None),
+    ]
+    assert gate.log.index(("unsent", "lease-2", None)) < gate.log.index(
+        ("release", "lease-2", None)
+    )
+
+
 # -- 9. user agent -----------------------------------------------------------------
 
 

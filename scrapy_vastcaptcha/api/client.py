@@ -527,10 +527,16 @@ class VastCaptchaClient:
         lease: object = None
         if gate is not None:
             lease = await gate.acquire(task)
+        sent = False
+
+        def sending() -> None:
+            nonlocal sent
+            sent = True
+
         try:
             run.check()
             try:
-                task_id = await self._create_task(run, task, deadline)
+                task_id = await self._create_task(run, task, deadline, on_send=sending)
             except ProtocolError:
                 if gate is not None:
                     _quietly(gate.created, lease, None)
@@ -543,6 +549,10 @@ class VastCaptchaClient:
             return task_id, solution, polls
         finally:
             if gate is not None:
+                unsent = getattr(gate, "unsent", None)
+                if not sent and unsent is not None:
+                    # Cancelled, timed out or refused before createTask went out.
+                    _quietly(unsent, lease)
                 _quietly(gate.release, lease)
 
     def _refuse_if_fatal(self) -> None:
@@ -553,7 +563,13 @@ class VastCaptchaClient:
             error.tasks_created = 0
             raise error
 
-    async def _create_task(self, run: _Run, task: Task, deadline: float | None) -> str:
+    async def _create_task(
+        self,
+        run: _Run,
+        task: Task,
+        deadline: float | None,
+        on_send: Callable[[], None] | None = None,
+    ) -> str:
         self._refuse_if_fatal()
         if deadline is not None and self._now() >= deadline:
             raise SolveTimeoutError("createTask: solve timeout reached")
@@ -565,6 +581,7 @@ class VastCaptchaClient:
                 lambda body: protocol.parse_create_task(body, key=self.api_key),
                 deadline,
                 idempotent=False,
+                on_send=on_send,
             )
         except ProtocolError:
             # Answered 2xx without an API error, or not at all once sent: a
