@@ -291,3 +291,21 @@ def test_memory_stays_bounded_over_many_site_keys() -> None:
     model = client.solve_times
     # One sample for each of the last max_keys site keys, a window for the type.
     assert model.stored_samples == model.max_keys + model.window
+
+
+def test_polls_of_many_solves_share_50_ms_ticks() -> None:
+    # Solves started at odd times poll on the same 50 ms ticks, so a crawl's
+    # polls share reactor turns; the 2 s floor still holds.
+    api = MemoryApi((12.0, 18.0))
+    client = api.client(max_connections=64)
+    solves = []
+    for n in range(20):
+        api.clock.advance(0.013)
+        solves.append(client.solve(task(n)))
+    results = api.run(*solves)
+    assert all(isinstance(r, SolveResult) for r in results)
+    polls = [p.at for p in api.agent.polls]
+    assert len(polls) >= 20
+    assert all(abs(at / 0.05 - round(at / 0.05)) < 1e-6 for at in polls)
+    for result in results:
+        assert min(gaps(api.polls_of(result.task_id)), default=MIN_GAP) >= MIN_GAP - 1e-6

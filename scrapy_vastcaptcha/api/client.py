@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import math
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -99,6 +100,8 @@ MAX_ANSWER_BYTES = 256 * 1024
 #: Seconds the call made at a solve's deadline may take: the deadline is
 #: exceeded by at most this much.
 LAST_CALL_GRACE = 1.0
+#: Seconds: polls are sent on multiples of this (see _on_tick).
+POLL_TICK = 0.05
 #: Longest wait for a TCP connection (less if ``http_timeout`` is shorter):
 #: with ``RetryPolicy.connect_retries`` = 2, an unreachable API is reported
 #: within about 3 x 10 s plus 3 s of backoff.
@@ -615,10 +618,11 @@ class VastCaptchaClient:
         try:
             for polls in range(1, self.max_polls + 1):
                 # Retries of a failed call happen inside _call, outside the plan.
-                wait = plan.next_wait(self._now() - created)
+                now = self._now()
+                wait = plan.next_wait(now - created)
                 if wait is None:
                     break
-                await self._sleep(run, wait)
+                await self._sleep(run, _on_tick(now, wait, created + plan.deadline))
                 answer = await self._call(
                     run,
                     protocol.GET_TASK_RESULT,
@@ -811,6 +815,14 @@ class VastCaptchaClient:
         if isinstance(exc, _TRANSIENT):
             return TransportError(_describe(exc), method=method)
         return exc
+
+
+def _on_tick(now: float, wait: float, deadline: float) -> float:
+    """``wait`` stretched to end on the next multiple of ``POLL_TICK`` (not
+    past ``deadline``): polls of many tasks then share reactor turns, which
+    costs far less CPU than waking once per poll, for at most 50 ms of delay."""
+    tick = math.ceil((now + wait) / POLL_TICK) * POLL_TICK
+    return tick - now if tick <= deadline else wait
 
 
 class _ConnectFailure(Exception):
