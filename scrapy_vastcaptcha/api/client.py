@@ -101,7 +101,7 @@ MAX_ANSWER_BYTES = 256 * 1024
 #: exceeded by at most this much.
 LAST_CALL_GRACE = 1.0
 #: Seconds: polls are sent on multiples of this (see _on_tick).
-POLL_TICK = 0.05
+POLL_TICK = 0.02
 #: Longest wait for a TCP connection (less if ``http_timeout`` is shorter):
 #: with ``RetryPolicy.connect_retries`` = 2, an unreachable API is reported
 #: within about 3 x 10 s plus 3 s of backoff.
