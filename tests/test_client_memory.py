@@ -33,7 +33,7 @@ from scrapy_vastcaptcha.api import (
     VastCaptchaClient,
 )
 from scrapy_vastcaptcha.api._learning import MIN_GAP, MIN_SAMPLES
-from scrapy_vastcaptcha.api.client import SolveResult
+from scrapy_vastcaptcha.api.client import POLL_TICK, SolveResult
 from scrapy_vastcaptcha.emulator import EmulatorConfig, EmulatorState
 from scrapy_vastcaptcha.emulator.server import PendingAnswers, build_site_root
 from scrapy_vastcaptcha.testing import EmulatorHandle
@@ -293,8 +293,8 @@ def test_memory_stays_bounded_over_many_site_keys() -> None:
     assert model.stored_samples == model.max_keys + model.window
 
 
-def test_polls_of_many_solves_share_50_ms_ticks() -> None:
-    # Solves started at odd times poll on the same 50 ms ticks, so a crawl's
+def test_polls_of_many_solves_share_ticks() -> None:
+    # Solves started at odd times poll on the same POLL_TICK ticks, so a crawl's
     # polls share reactor turns; the 2 s floor still holds.
     api = MemoryApi((12.0, 18.0))
     client = api.client(max_connections=64)
@@ -306,6 +306,6 @@ def test_polls_of_many_solves_share_50_ms_ticks() -> None:
     assert all(isinstance(r, SolveResult) for r in results)
     polls = [p.at for p in api.agent.polls]
     assert len(polls) >= 20
-    assert all(abs(at / 0.05 - round(at / 0.05)) < 1e-6 for at in polls)
+    assert all(abs(at / POLL_TICK - round(at / POLL_TICK)) < 1e-6 for at in polls)
     for result in results:
         assert min(gaps(api.polls_of(result.task_id)), default=MIN_GAP) >= MIN_GAP - 1e-6
