@@ -264,7 +264,6 @@ def _element_widget(page: PageFacts, node: Selector, provider: str) -> Detection
     bound = tag == "button" or (tag == "input" and attrib.get("type", "").lower() in _SUBMIT_INPUTS)
     field = attrib.get("data-response-field-name")
     invisible = attrib.get("data-size", "").lower() == "invisible"
-    default = page.hcaptcha_fields if kind == "hcaptcha" else TOKEN_FIELDS[kind]
     return Detection(
         Captcha(
             kind=kind,
@@ -276,7 +275,7 @@ def _element_widget(page: PageFacts, node: Selector, provider: str) -> Detection
             invisible=invisible or (kind == "hcaptcha" and bound),
             enterprise=kind == "hcaptcha" and "enterprise" in attrib.get("data-mode", ""),
             callback=attrib.get("data-callback") or None,
-            fields=(field,) if field else default,
+            fields=(field,) if field else page.token_fields(kind),
         ),
         _element_form(page, node),
     )
@@ -378,7 +377,7 @@ def _render_calls(page: PageFacts) -> Iterator[Detection]:
             invisible=(size or "").lower() == "invisible",
             enterprise=api == "grecaptcha.enterprise" or (api == "grecaptcha" and page.enterprise),
             callback=option(options, "callback"),
-            fields=page.hcaptcha_fields if kind == "hcaptcha" else TOKEN_FIELDS[kind],
+            fields=page.token_fields(kind),
         )
         if api.startswith("grecaptcha"):
             captcha = _with_verdict(page, captcha, container, size, option(options, "badge"))
@@ -451,7 +450,7 @@ def _rendered_frames(page: PageFacts) -> Iterator[Detection]:
                     sitekey=normalise_sitekey((fragment.get("sitekey") or [""])[0]),
                     page_url=page.url,
                     invisible=(fragment.get("size") or [""])[0] == "invisible",
-                    fields=page.hcaptcha_fields,
+                    fields=page.token_fields("hcaptcha"),
                 ),
                 page.form_index(frame),
             )
@@ -513,7 +512,7 @@ def _configured_widgets(page: PageFacts) -> Iterator[Detection]:
                     sitekey=sitekey,
                     page_url=page.url,
                     invisible=(size or "").lower() == "invisible",
-                    fields=page.hcaptcha_fields if provider == "hcaptcha" else (),
+                    fields=page.token_fields(provider),
                 )
             yield Detection(captcha, form)
 

@@ -120,7 +120,11 @@ class PageFacts:
             if _PROVIDER_SCRIPTS["hcaptcha"].search(src)
         )
         # Told to leave reCAPTCHA's field alone, hCaptcha writes only its own.
-        self.hcaptcha_fields = ("h-captcha-response",) if compat_off else TOKEN_FIELDS["hcaptcha"]
+        self._hcaptcha_fields = ("h-captcha-response",) if compat_off else TOKEN_FIELDS["hcaptcha"]
+
+    def token_fields(self, kind: str) -> tuple[str, ...]:
+        """The fields a widget of ``kind`` writes its token into on this page."""
+        return self._hcaptcha_fields if kind == "hcaptcha" else TOKEN_FIELDS[kind]
 
     def resolve(self, name: str | None) -> str | None:
         """The string a page script assigns to a variable or property
