@@ -90,6 +90,20 @@ def simulate(
     ]
 
 
+def report_solve(
+    model: SolveTimeModel, task_type: str, sitekey: str | None, low: float, high: float
+) -> None:
+    """Tell ``model``, through a plan as the client does, of one task found
+    still processing at ``low`` (none if 0) and ready at ``high``."""
+    plan = model.planner(task_type, sitekey, TOKEN_SCHEDULE, 180.0)
+    if low > 0:
+        plan.sent(low)
+        plan.answered(ready=False)
+    plan.sent(high)
+    plan.answered(ready=True)
+    plan.close()
+
+
 @dataclass(frozen=True)
 class Summary:
     """Figures over the solved tasks of a simulation."""

@@ -22,7 +22,7 @@ from scrapy_vastcaptcha.api._learning import (
     SolveTimeModel,
 )
 from scrapy_vastcaptcha.api._schedule import DEFAULT_SCHEDULES, TOKEN_SCHEDULE, PollSchedule
-from tests.polling_sim import SimulatedSolve, Summary, simulate
+from tests.polling_sim import SimulatedSolve, Summary, report_solve, simulate
 
 WARM_UP = 20
 MEASURED = 400
@@ -70,9 +70,9 @@ def test_fixed_schedule_until_a_kind_has_enough_samples() -> None:
     assert waits(model.planner("recaptcha-v2", "k", TOKEN_SCHEDULE, 14.0)) == [5, 3, 3, 3]
     assert waits(model.planner("image", None, image, 9.0)) == [3, 3, 3]
     for _ in range(MIN_SAMPLES - 1):
-        model.observe("recaptcha-v2", "k", 12.0, 14.0)
+        report_solve(model, "recaptcha-v2", "k", 12.0, 14.0)
     assert not model.planner("recaptcha-v2", "k", TOKEN_SCHEDULE, DEADLINE).learned
-    model.observe("recaptcha-v2", "k", 12.0, 14.0)
+    report_solve(model, "recaptcha-v2", "k", 12.0, 14.0)
     assert model.planner("recaptcha-v2", "k", TOKEN_SCHEDULE, DEADLINE).learned
     # One kind's samples say nothing about another's.
     assert not model.planner("image", "k", image, DEADLINE).learned
@@ -241,21 +241,13 @@ def test_site_keys_learn_their_own_times_and_fall_back_to_the_type() -> None:
 def test_memory_stays_bounded_over_many_site_keys() -> None:
     model = SolveTimeModel(max_keys=256, window=50)
     rng = random.Random(4)
-    for n in range(100_000):
+    for n in range(10_000):
         low = rng.uniform(10, 15)
-        model.observe("recaptcha-v2", f"sitekey-{n}", low, low + 2)
+        report_solve(model, "recaptcha-v2", f"sitekey-{n}", low, low + 2)
     # One sample for each of the last 256 site keys, 50 for the type.
     assert model.stored_samples == 256 + 50
     # The type's samples survive the churn: new site keys still get a learned plan.
-    assert model.planner("recaptcha-v2", "sitekey-100000", TOKEN_SCHEDULE, DEADLINE).learned
-
-
-@pytest.mark.parametrize(
-    ("low", "high"), [(-1.0, 2.0), (3.0, 3.0), (4.0, 3.0), (1.0, float("inf"))]
-)
-def test_impossible_intervals_are_refused(low: float, high: float) -> None:
-    with pytest.raises(ValueError, match="low < high"):
-        SolveTimeModel().observe("image", None, low, high)
+    assert model.planner("recaptcha-v2", "sitekey-10000", TOKEN_SCHEDULE, DEADLINE).learned
 
 
 def test_a_call_sent_late_pushes_the_next_one_back() -> None:

@@ -214,16 +214,6 @@ class SolveTimeModel:
         self._types: dict[str, _Samples] = {}
         self._sites: OrderedDict[tuple[str, str], _Samples] = OrderedDict()
 
-    def observe(self, task_type: str, sitekey: str | None, low: float, high: float) -> None:
-        """A task, planned elsewhere, became ready within ``(low, high]``
-        seconds after ``createTask``: ``low`` when its last "processing"
-        answer was asked for (0 if none was), ``high`` when the "ready" one was.
-        """
-        if not 0 <= low < high < math.inf:
-            raise ValueError(f"need 0 <= low < high < inf, got ({low!r}, {high!r}]")
-        for samples in self._keys(task_type, sitekey):
-            samples.add(samples.start(), low, high)
-
     def planner(
         self,
         task_type: str,
@@ -308,7 +298,7 @@ class _Samples:
     the ones still pending by ``seq`` (their order of creation), and the
     plan made from them."""
 
-    __slots__ = ("_ended", "_next", "_plans", "_solved", "_stale", "_window", "pending")
+    __slots__ = ("_ended", "_next", "_plans", "_stale", "_window", "pending")
 
     def __init__(self, window: int) -> None:
         # In order of creation: tasks end in order of their solve times, so
@@ -317,7 +307,6 @@ class _Samples:
         self._window = window
         self.pending: dict[int, _Watch] = {}
         self._next = 0
-        self._solved = 0
         # (a probe's call times, the others'), remade now and then.
         self._plans: tuple[tuple[float, ...], tuple[float, ...]] | None = None
         self._stale = 0
@@ -332,9 +321,8 @@ class _Samples:
 
     def add(self, seq: int, low: float, high: float) -> None:
         bisect.insort(self._ended, (seq, low, high))
-        self._solved += high < math.inf
         if len(self._ended) > self._window:
-            self._solved -= self._ended.pop(0)[2] < math.inf
+            del self._ended[0]
         self._stale += 1
         if self._plans is not None and low > self._plans[0][-1]:
             # Longer than the plan foresaw: solve times may have jumped.
@@ -348,9 +336,10 @@ class _Samples:
         plan costs up to 1.5 ms of CPU, and one task more barely moves one
         made from dozens), and at once after a task longer than it foresaw.
         """
-        if self._solved < MIN_SAMPLES:
+        solved = sum(high < math.inf for _, _, high in self._ended)
+        if solved < MIN_SAMPLES:
             return None
-        if self._plans is None or self._stale > self._solved // REPLAN_EVERY:
+        if self._plans is None or self._stale > solved // REPLAN_EVERY:
             ended = list(self._ended)
             ended += [(seq, w.low, math.inf) for seq, w in self.pending.items() if w.low > 0]
             newest = max(seq for seq, _, high in ended if high < math.inf)
