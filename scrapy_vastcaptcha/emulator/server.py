@@ -165,9 +165,9 @@ class NoSuchPath(Resource):
 class Branch(Resource):
     """A path segment with children; anything else below it, or itself, is a 404."""
 
-    def __init__(self, state: EmulatorState, children: Mapping[bytes, Resource]) -> None:
+    def __init__(self, missing: NoSuchPath, children: Mapping[bytes, Resource]) -> None:
         super().__init__()
-        self._missing = NoSuchPath(state)
+        self._missing = missing
         for name, child in children.items():
             # Resource implements IResource through zope's @implementer, which mypy cannot see
             self.putChild(name, cast(IResource, child))
@@ -184,12 +184,14 @@ class ApiMethod(Resource):
 
     isLeaf = True
 
-    def __init__(self, state: EmulatorState, method: str, pending: PendingAnswers) -> None:
+    def __init__(
+        self, state: EmulatorState, method: str, pending: PendingAnswers, missing: NoSuchPath
+    ) -> None:
         super().__init__()
         self._state = state
         self._method = method
         self._pending = pending
-        self._missing = NoSuchPath(state)
+        self._missing = missing
 
     def render(self, request: Request) -> int:
         if request.postpath not in ([], [b""]):
@@ -303,7 +305,8 @@ def _reset(state: EmulatorState) -> dict[str, Any]:
 
 def build_site_root(state: EmulatorState, pending: PendingAnswers) -> Resource:
     """The resource tree serving ``state``."""
-    solver = {method.encode(): ApiMethod(state, method, pending) for method in API_METHODS}
+    missing = NoSuchPath(state)
+    solver = {method.encode(): ApiMethod(state, method, pending, missing) for method in API_METHODS}
     control = {
         b"reset": Control(post=lambda _: _reset(state)),
         b"config": Control(
@@ -315,11 +318,11 @@ def build_site_root(state: EmulatorState, pending: PendingAnswers) -> Resource:
         b"accounts": Control(post=lambda data: _set_account(state, data)),
     }
     return Branch(
-        state,
+        missing,
         {
-            b"api": Branch(state, {b"solver": Branch(state, solver)}),
+            b"api": Branch(missing, {b"solver": Branch(missing, solver)}),
             b"siteverify": SiteVerify(state),
-            b"_emulator": Branch(state, control),
+            b"_emulator": Branch(missing, control),
         },
     )
 
