@@ -10,30 +10,23 @@ import pytest
 from twisted.internet import defer
 
 from scrapy_vastcaptcha.api import _http
+from tests.waiting import Watched
 
 
-class Arrivals:
+class Arrivals(Watched):
+    """The bytes the client has read so far."""
+
     def __init__(self) -> None:
+        super().__init__()
         self.data = b""
-        self._waiters: list[tuple[bytes, defer.Deferred[None]]] = []
 
     def received(self, data: bytes) -> None:
         self.data += data
-        for item in list(self._waiters):
-            if item[0] in self.data:
-                self._waiters.remove(item)
-                item[1].callback(None)
+        self.changed()
 
     def wait_for(self, piece: bytes, timeout: float = 5.0) -> defer.Deferred[None]:
         """Fires once the client has read ``piece`` (and handled it)."""
-        from twisted.internet import reactor
-
-        d: defer.Deferred[None] = defer.Deferred()
-        if piece in self.data:
-            d.callback(None)
-            return d
-        self._waiters.append((piece, d))
-        return d.addTimeout(timeout, reactor)
+        return self.wait(lambda: piece in self.data, timeout)
 
 
 def watch(monkeypatch: pytest.MonkeyPatch) -> Arrivals:
