@@ -438,7 +438,7 @@ def _rendered_frames(page: PageFacts) -> Iterator[Detection]:
                 _with_verdict(page, captcha, holder[0] if holder else None, size, None),
                 page.form_index(frame),
             )
-        elif match := _HCAPTCHA_FRAME.search(src):
+        elif _HCAPTCHA_FRAME.search(src):
             parts = urlsplit(src)
             fragment = parse_qs(parts.fragment)
             shown = (fragment.get("frame") or ["checkbox"])[0]
