@@ -475,8 +475,6 @@ class BudgetGuard:
         #: Held leases whose createTask has not answered yet: each may still
         #: be given back, so the task cap is not reached while one is left.
         self._unanswered: set[str] = set()
-        #: Held leases whose createTask the client said never went out.
-        self._unsent: set[str] = set()
         # One take at a time per process: waiting tasks queue here in FIFO
         # order and only the first one polls the ledger.
         self._turn = defer.DeferredLock()
@@ -595,25 +593,24 @@ class BudgetGuard:
             self._wake_up()
 
     def unsent(self, lease: object) -> None:
-        """The lease's ``createTask`` never went out: its :meth:`release`
-        gives the task back instead of counting it as finished. Ignored once
-        ``createTask`` answered: that task exists."""
-        if isinstance(lease, str) and lease in self._unanswered:
-            self._unsent.add(lease)
+        """The lease's ``createTask`` never went out: the task is given back
+        now, and the :meth:`release` that follows has nothing left to do.
+        Ignored once ``createTask`` answered: that task exists."""
+        if not isinstance(lease, str) or lease not in self._unanswered:
+            return
+        self._held.discard(lease)
+        self._unanswered.discard(lease)
+        self._tasks -= 1
+        self._tasks_here -= 1
+        self._spawn(self._refund(lease))
+        self._wake_up()
 
     def release(self, lease: object) -> None:
         if not isinstance(lease, str) or lease not in self._held:
-            return  # not ours, or released already
-        lease_id = lease
-        self._held.discard(lease_id)
-        self._unanswered.discard(lease_id)
-        if lease_id in self._unsent:
-            self._unsent.discard(lease_id)
-            self._tasks -= 1
-            self._tasks_here -= 1
-            self._spawn(self._refund(lease_id))
-        else:
-            self._spawn(self._release(lease_id))
+            return  # not ours, given back, or released already
+        self._held.discard(lease)
+        self._unanswered.discard(lease)
+        self._spawn(self._release(lease))
         self._wake_up()
 
     def stop(self, reason: str) -> defer.Deferred[None]:
