@@ -41,7 +41,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Coroutine
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from scrapy.settings import BaseSettings
@@ -56,6 +56,7 @@ from scrapy_vastcaptcha.api.errors import (
 from scrapy_vastcaptcha.config import DEFAULTS, read_setting
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 REASON_BUDGET = "vastcaptcha_budget_exhausted"
 REASON_MIN_BALANCE = "vastcaptcha_min_balance"
@@ -613,9 +614,10 @@ class BudgetGuard:
         self._spawn(self._release(lease))
         self._wake_up()
 
-    def stop(self, reason: str) -> defer.Deferred[None]:
+    def stop(self, reason: str) -> defer.Deferred[str]:
         """Stop creating tasks here at once, and in the fleet (the middleware
-        calls this on a fatal account error). Fires when the fleet knows."""
+        calls this on a fatal account error). Fires when the fleet knows,
+        with the fleet's reason (another worker's may have come first)."""
         self._mark_stopped(reason, "requested", notify=False)
         return self._spawn(self._tell_ledger(reason))
 
@@ -799,7 +801,7 @@ class BudgetGuard:
         timer.start(interval, now=False)
         self._timers.append(timer)
 
-    def _spawn(self, coro: Coroutine[Any, Any, object]) -> defer.Deferred[Any]:
+    def _spawn(self, coro: Coroutine[Any, Any, _T]) -> defer.Deferred[_T]:
         d = defer.Deferred.fromCoroutine(coro)
         if not d.called:
             self._background.add(d)
