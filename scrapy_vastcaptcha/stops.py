@@ -121,25 +121,26 @@ class RunStop:
         """No more tasks for this run; ``failed``: the request whose solve met
         ``exc`` (its solve already cancelled)."""
         self._client.stop(exc)
-        first = not self._announced
-        self._announced = True
         self._actions.budget_stats()
-        if first:
-            logger.error(
-                "%s: no more captcha tasks will be created; closing the spider (%s)",
-                exc,
-                self.reason,
-            )
-            if self._budget is not None and self._budget.reason is None:
-                # The other workers of the fleet stop too.
-                self._budget.stop(self.reason)
+        if self._announced:
+            if failed is not None:
+                self.hand_back(failed)
+            return
+        self._announced = True
+        logger.error(
+            "%s: no more captcha tasks will be created; closing the spider (%s)",
+            exc,
+            self.reason,
+        )
+        if self._budget is not None and self._budget.reason is None:
+            # The other workers of the fleet stop too.
+            self._budget.stop(self.reason)
         requests = [failed] if failed is not None else []
-        if first:
-            requests += self._actions.cancel_pending()
-            requests += self._actions.drain_waiting()
+        requests += self._actions.cancel_pending()
+        requests += self._actions.drain_waiting()
         for request in requests:
             self.hand_back(request)
-        if first and self._undelivered == 0:
+        if self._undelivered == 0:
             self._actions.close_spider(self.reason)
 
     def stopped(self, request: Request) -> None:
